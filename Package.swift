@@ -1,0 +1,46 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "BEATsToolkit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "BEATsToolkit", targets: ["BEATsCore", "BEATsCheckpoint", "BEATsFormat", "BEATsRuntime"]),
+        .executable(name: "beats", targets: ["beats"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Thin C layers. zlib and OpenBLAS come from Debian (zlib1g-dev, libopenblas-dev) via pkg-config.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // Hand-written int8 kernels (AVX-512 VNNI, AVX2, scalar fallback), chosen at run time.
+        .target(name: "CBEATsKernels", cSettings: [.unsafeFlags(["-O3"])]),
+
+        // Shared vocabulary: mapped files, bounds-checked byte reading, dtypes, tensors.
+        .target(name: "BEATsCore"),
+        // Stage 1: PyTorch checkpoints (zip + zlib + data-only pickle, legacy stream), BEATs view.
+        .target(name: "BEATsCheckpoint", dependencies: ["BEATsCore", "CZlib"]),
+        // Stage 2: the native memory-mappable weight file, converter, int8 quantization. Takes any
+        // WeightStore, so it does not depend on the checkpoint reader.
+        .target(name: "BEATsFormat", dependencies: ["BEATsCore"]),
+        // Stage 3: WAV, resampling, Kaldi fbank, the BEATs encoder and heads, over any WeightStore.
+        .target(name: "BEATsRuntime", dependencies: ["BEATsCore", "COpenBLAS", "CBEATsKernels"]),
+        // Stage 4: the `beats` command line.
+        .executableTarget(name: "beats", dependencies: [
+            "BEATsCore", "BEATsCheckpoint", "BEATsFormat", "BEATsRuntime",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Fixture paths for the tests (not shipped).
+        .target(name: "BEATsTestSupport", dependencies: ["BEATsCore"], path: "Tests/BEATsTestSupport"),
+        .testTarget(name: "BEATsCoreTests", dependencies: ["BEATsCore", "BEATsTestSupport"]),
+        .testTarget(name: "BEATsCheckpointTests", dependencies: ["BEATsCheckpoint", "BEATsCore", "BEATsTestSupport"]),
+        .testTarget(name: "BEATsFormatTests", dependencies: ["BEATsFormat", "BEATsCheckpoint", "BEATsCore", "BEATsTestSupport"]),
+        .testTarget(name: "BEATsRuntimeTests", dependencies: ["BEATsRuntime", "BEATsFormat", "BEATsCheckpoint", "BEATsCore", "BEATsTestSupport"]),
+        .testTarget(name: "BEATsKernelTests", dependencies: ["CBEATsKernels"]),
+        .testTarget(name: "BEATsCLITests", dependencies: ["BEATsCore", "BEATsTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,111 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Errors from the operating system while opening or mapping a file.
+public enum FileAccessError: Error, CustomStringConvertible, Equatable, Sendable {
+    case open(path: String, errno: Int32)
+    case stat(path: String, errno: Int32)
+    case notARegularFile(path: String)
+    case map(path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .open(let path, let code): return "cannot open \(path): \(String(cString: strerror(code)))"
+        case .stat(let path, let code): return "cannot stat \(path): \(String(cString: strerror(code)))"
+        case .notARegularFile(let path): return "\(path) is not a regular file"
+        case .map(let path, let code): return "cannot map \(path): \(String(cString: strerror(code)))"
+        }
+    }
+}
+
+/// A read-only, private memory map of a whole file (`open` + `fstat` + `mmap`, `munmap` on deinit).
+///
+/// Nothing is read from disk until a page is touched, so views into the map cost nothing until
+/// their bytes are used. The map lives as long as this object; views keep it alive through
+/// ``ByteStorage/owner``.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    /// The whole file. Empty (and with a nil base) for a zero-length file.
+    public let bytes: UnsafeRawBufferPointer
+    private let mappedBase: UnsafeMutableRawPointer?
+
+    public init(path: String) throws(FileAccessError) {
+        self.path = path
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw .open(path: path, errno: errno) }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw .stat(path: path, errno: errno) }
+        guard (status.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile(path: path) }
+        let length = Int(status.st_size)
+        if length == 0 {
+            mappedBase = nil
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        let base = mmap(nil, length, PROT_READ, MAP_PRIVATE, descriptor, 0)
+        guard let base, base != MAP_FAILED else { throw .map(path: path, errno: errno) }
+        mappedBase = base
+        bytes = UnsafeRawBufferPointer(start: base, count: length)
+    }
+
+    public var count: Int { bytes.count }
+
+    /// A storage view of `range` that keeps this map alive.
+    public func storage(_ range: Range<Int>) -> ByteStorage {
+        ByteStorage(bytes: UnsafeRawBufferPointer(rebasing: bytes[range]), owner: self)
+    }
+
+    /// Tells the kernel the whole file will be read front to back (`madvise(MADV_SEQUENTIAL)`).
+    public func adviseSequential() {
+        if let mappedBase { _ = madvise(mappedBase, bytes.count, MADV_SEQUENTIAL) }
+    }
+
+    deinit {
+        if let mappedBase { munmap(mappedBase, bytes.count) }
+    }
+}
+
+/// Bytes that live somewhere else (a memory map, an inflated buffer) plus the object that keeps
+/// them alive. Tensors hold one of these, so a tensor never outlives its bytes.
+public struct ByteStorage: @unchecked Sendable {
+    public let bytes: UnsafeRawBufferPointer
+    public let owner: AnyObject
+
+    public init(bytes: UnsafeRawBufferPointer, owner: AnyObject) {
+        self.bytes = bytes
+        self.owner = owner
+    }
+
+    /// Copies `data` into a new heap buffer owned by the returned storage.
+    public init(copying data: some Collection<UInt8>) {
+        let box = OwnedBytes(count: data.count)
+        box.buffer.copyBytes(from: data)
+        self.bytes = UnsafeRawBufferPointer(box.buffer)
+        self.owner = box
+    }
+
+    public var count: Int { bytes.count }
+}
+
+/// A heap buffer with a stable, 64-byte aligned address (for inflated zip entries, legacy
+/// storages and converted tensors). Zero-filled at creation.
+public final class OwnedBytes: @unchecked Sendable {
+    /// The usable bytes (`count` long; the allocation is at least one byte).
+    public let buffer: UnsafeMutableRawBufferPointer
+    private let allocation: UnsafeMutableRawBufferPointer
+
+    public init(count: Int) {
+        allocation = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        allocation.initializeMemory(as: UInt8.self, repeating: 0)
+        buffer = UnsafeMutableRawBufferPointer(rebasing: allocation[0..<count])
+    }
+
+    /// A storage view of the whole buffer that keeps it alive.
+    public var storage: ByteStorage { ByteStorage(bytes: UnsafeRawBufferPointer(buffer), owner: self) }
+
+    deinit { allocation.deallocate() }
+}

@@ -1,0 +1,1 @@
+int beats_kernels_placeholder(void);
