@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+"""Writes what the official BEATs code returns for one checkpoint and one clip, as .npy.
+
+Use it to produce your own references, then check the Swift toolkit against them in CI:
+
+    python3 tools/reference/beats_reference.py --beats-src path/to/unilm/beats \\
+        --checkpoint BEATs_iter3_plus_AS2M.pt --audio clip.wav -o ref.npy
+    beats verify BEATs_iter3_plus_AS2M.pt clip.wav --reference ref.npy
+
+Needs torch, torchaudio and a checkout of the official code (github.com/microsoft/unilm, folder
+`beats/`); nothing of that code is part of this repository. The output is exactly what
+`beats run` writes for the same inputs:
+  pre-trained  extract_features(wav[None], padding_mask=None)[0]   float32 [1, T, D]
+  fine-tuned   the same call: class probabilities                 float32 [1, C]
+  tokenizer    extract_labels(wav[None], padding_mask=zeros)      int64   [T]
+  --fbank      BEATs' preprocess (normalised log-mel fbank)        float32 [1, frames, 128]
+The clip is read as torchaudio.load reads it, averaged to mono and resampled to 16 kHz with
+torchaudio.functional.resample (defaults), as the toolkit does.
+"""
+import argparse
+import sys
+
+import numpy as np
+import scipy.io.wavfile
+import torch
+import torchaudio
+
+
+def load_clip(path):
+    """Samples scaled to [-1, 1] as torchaudio.load gives them, averaged to mono, at 16 kHz.
+
+    scipy reads the WAV (torchaudio 2.9+ delegates loading to torchcodec, which needs FFmpeg);
+    the integer scaling is torchaudio's: PCM16 / 2^15, PCM32 (and 24-bit, which scipy widens into
+    the top bytes of an int32) / 2^31, 8-bit unsigned (x - 128) / 2^7; float as stored.
+    """
+    rate, data = scipy.io.wavfile.read(path)
+    if data.dtype == np.uint8:
+        samples = (data.astype(np.float64) - 128.0) / 128.0
+    elif data.dtype == np.int16:
+        samples = data / 32768.0
+    elif data.dtype == np.int32:
+        samples = data / 2147483648.0
+    else:
+        samples = data.astype(np.float64)
+    samples = samples.reshape(len(samples), -1)
+    waveform = torch.from_numpy(samples.astype(np.float32)).T.mean(dim=0)
+    if rate != 16000:
+        waveform = torchaudio.functional.resample(waveform, rate, 16000)
+    return waveform
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--beats-src", required=True, help="folder holding the official BEATs.py, Tokenizers.py, backbone.py, ...")
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--audio", required=True, help="a WAV file")
+    parser.add_argument("--fbank", action="store_true", help="write the front end's output instead of the model's")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("-o", "--output", required=True)
+    args = parser.parse_args()
+
+    sys.path.insert(0, args.beats_src)
+    from BEATs import BEATs, BEATsConfig  # noqa: E402  (the official code, from --beats-src)
+    from Tokenizers import Tokenizers, TokenizersConfig  # noqa: E402
+
+    torch.set_num_threads(args.threads)
+    checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    cfg = checkpoint["cfg"]
+    is_tokenizer = "quant_n" in cfg or any(key.startswith("quantize") for key in checkpoint["model"])
+    model = Tokenizers(TokenizersConfig(cfg)) if is_tokenizer else BEATs(BEATsConfig(cfg))
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+
+    wav = load_clip(args.audio)[None]
+    with torch.no_grad():
+        if args.fbank:
+            output = model.preprocess(wav).numpy().astype(np.float32)
+        elif is_tokenizer:
+            output = model.extract_labels(wav, padding_mask=torch.zeros_like(wav, dtype=torch.bool)).numpy().astype(np.int64)
+        else:
+            output = model.extract_features(wav, padding_mask=None)[0].numpy().astype(np.float32)
+    np.save(args.output, output)
+    print(f"{args.output}: {output.dtype} {list(output.shape)}")
+
+
+if __name__ == "__main__":
+    main()
