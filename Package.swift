@@ -17,6 +17,8 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // Hand-written int8 kernels (AVX-512 VNNI, AVX2, scalar fallback), chosen at run time.
         .target(name: "CBEATsKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // SHA-256 block function (x86 SHA extensions, portable fallback) for the converter's source digest.
+        .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O3"])]),
 
         // Shared vocabulary: mapped files, bounds-checked byte reading, dtypes, tensors.
         .target(name: "BEATsCore"),
@@ -24,7 +26,7 @@ let package = Package(
         .target(name: "BEATsCheckpoint", dependencies: ["BEATsCore", "CZlib"]),
         // Stage 2: the native memory-mappable weight file, converter, int8 quantization. Takes any
         // WeightStore, so it does not depend on the checkpoint reader.
-        .target(name: "BEATsFormat", dependencies: ["BEATsCore"]),
+        .target(name: "BEATsFormat", dependencies: ["BEATsCore", "CSHA256"]),
         // Stage 3: WAV, resampling, Kaldi fbank, the BEATs encoder and heads, over any WeightStore.
         .target(name: "BEATsRuntime", dependencies: ["BEATsCore", "COpenBLAS", "CBEATsKernels"]),
         // Stage 4: the `beats` command line.
