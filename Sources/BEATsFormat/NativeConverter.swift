@@ -22,6 +22,9 @@ public struct ConversionOptions: Sendable {
     /// When set, the SHA-256 of this file is computed on a second thread while converting and
     /// recorded in the header.
     public var sourcePathToHash: String?
+    /// A SHA-256 already known (re-quantizing a native file keeps its checkpoint's digest); used
+    /// when `sourcePathToHash` is nil.
+    public var sourceSHA256: [UInt8]?
     /// Extra `key=value` metadata, after the converter's own.
     public var metadata: [NativeMetadataItem] = []
 
@@ -181,7 +184,7 @@ public enum NativeConverter {
             progress?(ConversionProgress(tensor: report, index: position + 1, count: steps.count, bytesRead: bytesRead, bytesTotal: bytesTotal))
         }
 
-        var sourceSHA256: [UInt8]?
+        var sourceSHA256 = options.sourceSHA256
         if let digest {
             switch digest.wait() {
             case .success(let value): sourceSHA256 = value

@@ -21,9 +21,13 @@ public final class NativeModelFile: WeightStore, @unchecked Sendable {
 
     /// Maps `path` and validates it (§7 of the spec). Touches only the preamble and header pages.
     public static func open(path: String) throws -> NativeModelFile {
-        let file = try MappedFile(path: path)
+        try open(file: MappedFile(path: path))
+    }
+
+    /// Validates an already mapped file (the CLI maps once to read the magic, then picks a reader).
+    public static func open(file: MappedFile) throws -> NativeModelFile {
         let header = try NativeHeader.decode(file: file.bytes)
-        return NativeModelFile(path: path, file: file, header: header)
+        return NativeModelFile(path: file.path, file: file, header: header)
     }
 
     /// Whether `prefix` (the first bytes of a file, at least 8 of them) starts with the magic.
