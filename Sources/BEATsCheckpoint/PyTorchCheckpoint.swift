@@ -81,7 +81,9 @@ public final class PyTorchCheckpoint: WeightStore {
         let prefix = String(pickleEntry.name.dropLast("data.pkl".count))
         var byteOrder = ByteOrder.little
         if let orderEntry = archive.entry(named: prefix + "byteorder") {
-            let text = String(decoding: try archive.contents(of: orderEntry, verify: true).bytes, as: UTF8.self)
+            // An inflated entry lives only as long as its storage: keep it alive while decoding.
+            let order = try archive.contents(of: orderEntry, verify: true)
+            let text = withExtendedLifetime(order) { String(decoding: order.bytes, as: UTF8.self) }
             switch text {
             case "little": byteOrder = .little
             case "big": byteOrder = .big
@@ -91,7 +93,9 @@ public final class PyTorchCheckpoint: WeightStore {
         let pickleBytes = try archive.contents(of: pickleEntry, verify: true)
         // Stored: the pickle's file offset makes error offsets point into the file. Deflated: offsets are within the entry.
         let pickleOffset = pickleEntry.method == .stored ? try archive.dataRange(of: pickleEntry).lowerBound : 0
-        let object = try PickleMachine.load(pickleBytes.bytes, fileOffset: pickleOffset, context: pickleEntry.name, limits: limits.pickle)
+        let object = try withExtendedLifetime(pickleBytes) {
+            try PickleMachine.load(pickleBytes.bytes, fileOffset: pickleOffset, context: pickleEntry.name, limits: limits.pickle)
+        }
         return try PyTorchCheckpoint(path: file.path, formatName: zipFormatName, object: object, byteOrder: byteOrder,
                                      archivePrefix: prefix, source: .zip(archive, prefix: prefix))
     }

@@ -5,6 +5,7 @@ import Foundation
 import Testing
 
 /// Runs `body` with a fresh temporary directory that is removed afterwards.
+@discardableResult
 func withTemporaryDirectory<T>(_ body: (URL) throws -> T) throws -> T {
     let directory = try Fixtures.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
@@ -24,7 +25,9 @@ func pseudoRandomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
 
 func contentsArray(_ archive: ZipArchive, _ name: String, verify: Bool = false) throws -> [UInt8] {
     let entry = try #require(archive.entry(named: name))
-    return Array(try archive.contents(of: entry, verify: verify).bytes)
+    let storage = try archive.contents(of: entry, verify: verify)
+    // Inflated bytes live as long as the storage that owns them.
+    return withExtendedLifetime(storage) { Array(storage.bytes) }
 }
 
 @Suite("Zip container")
@@ -168,7 +171,7 @@ struct ZipArchiveTests {
             let archive = try ZipArchive(path: try builder.write(in: directory))
             let stored = try #require(archive.entry(named: "c/stored"))
             // Handing out a view does not read the bytes, so it cannot check them.
-            #expect(Array(try archive.contents(of: stored).bytes) == text)
+            #expect(try contentsArray(archive, "c/stored") == text)
             #expect(throws: ZipError.checksumMismatch(entry: "c/stored", expected: 0xDEAD_BEEF, actual: actual)) {
                 try archive.verifyChecksum(of: stored)
             }
@@ -255,7 +258,9 @@ struct ZipArchiveTests {
         var compared = 0
         for entry in deflated.entries where entry.name.hasPrefix("archive/data") {
             let twin = try #require(stored.entry(named: "tiny/" + entry.name.dropFirst("archive/".count)))
-            #expect(Array(try deflated.contents(of: entry).bytes) == Array(try stored.contents(of: twin).bytes))
+            let inflated = try deflated.contents(of: entry)
+            let view = try stored.contents(of: twin)
+            withExtendedLifetime((inflated, view)) { #expect(Array(inflated.bytes) == Array(view.bytes)) }
             compared += 1
         }
         #expect(compared == 50)  // data.pkl + 49 records
