@@ -1,0 +1,88 @@
+import COpenBLAS
+import Dispatch
+
+/// The one place the runtime calls `cblas_sgemm`: row-major C = alpha · op(A) · op(B) + beta · C.
+enum Matrix {
+    /// `transposeB` reads B as [n, k] (a torch Linear weight [out, in] used in place).
+    @inline(__always)
+    static func multiply(rows m: Int, columns n: Int, depth k: Int,
+                         _ a: UnsafePointer<Float>, leading lda: Int,
+                         _ b: UnsafePointer<Float>, leading ldb: Int, transposeB: Bool,
+                         into c: UnsafeMutablePointer<Float>, leading ldc: Int,
+                         alpha: Float = 1, beta: Float = 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+                    beta, c, blasint(ldc))
+    }
+}
+
+/// Sets OpenBLAS's worker count (process-wide: OpenBLAS keeps one pool).
+enum BLASThreads {
+    static func set(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
+    static var current: Int { Int(openblas_get_num_threads()) }
+    static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+}
+
+/// Splits independent work (rows, heads, groups) across a fixed number of threads. With one
+/// thread the work runs inline, so single-threaded runs take no dispatch overhead.
+struct ParallelLoop: Sendable {
+    let threads: Int
+
+    /// Calls `body(range)` for disjoint ranges covering `0..<count`, at most `threads` at once.
+    func forEachChunk(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunks = min(threads, max(1, count / max(1, minimumChunk)))
+        if chunks <= 1 {
+            body(0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                let start = count * chunk / chunks
+                let end = count * (chunk + 1) / chunks
+                work.value(start..<end)
+            }
+        }
+    }
+}
+
+/// Carries a value the compiler cannot prove Sendable (raw pointers into the arena, closures
+/// over them) into a parallel loop whose iterations touch disjoint memory.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
+
+/// A torch `nn.Linear` used in place: weight [out, in] row-major, optional bias [out].
+struct Linear {
+    let weight: FloatTensor
+    let bias: FloatTensor?
+    var inputs: Int { weight.shape[1] }
+    var outputs: Int { weight.shape[0] }
+
+    init(_ loader: WeightLoader, _ prefix: String, inputs: Int, outputs: Int, bias hasBias: Bool = true) throws {
+        weight = try loader.load("\(prefix).weight", shape: [outputs, inputs])
+        bias = hasBias ? try loader.load("\(prefix).bias", shape: [outputs]) : nil
+    }
+
+    /// output[rows, out] = input[rows, in] · weightᵀ, without the bias (callers fuse it into the
+    /// next element-wise pass).
+    func multiply(_ input: UnsafePointer<Float>, leading lda: Int, rows: Int,
+                  into output: UnsafeMutablePointer<Float>, leading ldc: Int) {
+        Matrix.multiply(rows: rows, columns: outputs, depth: inputs, input, leading: lda,
+                        weight.pointer, leading: inputs, transposeB: true, into: output, leading: ldc)
+    }
+}
+
+/// A torch `nn.LayerNorm` (eps 1e-5, elementwise affine).
+struct LayerNormWeights {
+    let gamma: FloatTensor
+    let beta: FloatTensor
+    static let epsilon: Float = 1e-5
+
+    init(_ loader: WeightLoader, _ prefix: String, width: Int) throws {
+        gamma = try loader.load("\(prefix).weight", shape: [width])
+        beta = try loader.load("\(prefix).bias", shape: [width])
+    }
+}
