@@ -102,7 +102,8 @@ struct PickleFixtureTests {
             try check(main, against: expected, name: "legacy.pt")
             let keys = try load(at: main.endOffset)
             let keyStrings = try #require(keys.items(of: keys.root)).compactMap { keys.string(of: $0) }
-            #expect(keyStrings.count == 50)
+            // 50 tensors over 49 storages: both layers' relative_attention_bias.weight share one.
+            #expect(keyStrings.count == 49)
             #expect(Set(keyStrings) == Set(expected.tensors.map(\.key)))
         }
     }

@@ -219,6 +219,81 @@ struct PickleLimitTests {
                 .unexpectedData("expected a dict of tensors, found tensor", at: PickleLocation(offset: 126)))
     }
 
+    /// A list of `items` ints (memo 1) and `torch.Size` (memo 0), then `copies` × torch.Size(list).
+    private func sizeCopies(items: Int, copies: Int) -> [UInt8] {
+        var builder = PickleBuilder()
+        builder.global("torch", "Size"); builder.put(0); builder.op(.pop)
+        builder.op(.emptyList); builder.put(1)
+        for start in stride(from: 0, to: items, by: 1000) {
+            builder.op(.mark)
+            for _ in start..<min(start + 1000, items) { builder.op(.binInt1); builder.u8(1) }
+            builder.op(.appends)
+        }
+        for _ in 0..<copies {
+            builder.get(0); builder.get(1); builder.op(.tuple1); builder.op(.reduce); builder.op(.pop)
+        }
+        return builder.finished()
+    }
+
+    @Test("copy budget: a memoized container copied again and again stops at the budget")
+    func copyBudget() throws {
+        // With no per-byte allowance the budget is exactly 1 Mi elements: 1024 copies of 1024 items.
+        let limits = PickleLimits(maxCopiesPerInputByte: 0)
+        _ = try load(sizeCopies(items: 1024, copies: 1024), limits)
+        let over = sizeCopies(items: 1024, copies: 1025)
+        #expect(error(over, limits) == .limitExceeded(limit: "copy budget", value: 0, at: PickleLocation(offset: over.count - 3)))
+        // With the defaults, 10 000 copies of a 100 000-item list (10^9 elements from 300 KB) stop early.
+        let bomb = sizeCopies(items: 100_000, copies: 10_000)
+        guard case .limitExceeded(let limit, let value, _)? = error(bomb) else {
+            Issue.record("the copy bomb loaded")
+            return
+        }
+        #expect(limit == "copy budget" && value == 16)
+    }
+
+    @Test("tensor rank: at the limit loads, one more fails")
+    func tensorRank() throws {
+        func tensor(rank: Int) -> [UInt8] {
+            var builder = PickleBuilder()
+            builder.tensor(key: "0", count: 1, shape: Array(repeating: 1, count: rank), stride: Array(repeating: 1, count: rank))
+            return builder.finished()
+        }
+        let limits = PickleLimits(maxTensorRank: 4)
+        let object = try load(tensor(rank: 4), limits)
+        #expect(object.tensor(of: object.root)?.shape == [1, 1, 1, 1])
+        let over = tensor(rank: 5)
+        #expect(error(over, limits) == .limitExceeded(limit: "tensor rank", value: 4, at: PickleLocation(offset: over.count - 2)))
+    }
+
+    @Test("storage keys and locations: 256 bytes load, 257 are refused")
+    func storageKeyLength() throws {
+        func storage(key: String) -> [UInt8] {
+            var builder = PickleBuilder()
+            builder.storage(key: key, count: 1)
+            return builder.finished()
+        }
+        let object = try load(storage(key: String(repeating: "7", count: 256)))
+        #expect(object.storage(of: object.root)?.key.count == 256)
+        #expect(error(storage(key: String(repeating: "7", count: 257))) ==
+                .invalidPersistentID("storage key or location longer than 256 bytes", at: PickleLocation(offset: 307)))
+    }
+
+    @Test("config keys hashed in total: at the limit works, one byte more fails")
+    func configKeyBytes() throws {
+        func config(_ keys: [String]) throws -> PickleObject {
+            var builder = PickleBuilder()
+            builder.op(.emptyDict); builder.op(.mark)
+            for key in keys { builder.string(key); builder.int(1) }
+            builder.op(.setItems)
+            return try load(builder.finished(), PickleLimits(maxTotalNameBytes: 6))
+        }
+        let fits = try config(["abc", "def"])
+        #expect(try fits.configScalars(in: fits.root) == ["abc": .int(1), "def": .int(1)])
+        let over = try config(["abc", "defg"])
+        #expect(pickleError { _ = try over.configScalars(in: over.root) } ==
+                .limitExceeded(limit: "total config key bytes", value: 6, at: PickleLocation(offset: 14)))
+    }
+
     @Test("defaults are documented values")
     func defaults() {
         let limits = PickleLimits()
@@ -229,5 +304,7 @@ struct PickleLimitTests {
         #expect(limits.maxNestingDepth == 256)
         #expect(limits.maxNameLength == 4096)
         #expect(limits.maxTotalNameBytes == 64 << 20)
+        #expect(limits.maxCopiesPerInputByte == 16)
+        #expect(limits.maxTensorRank == 64)
     }
 }

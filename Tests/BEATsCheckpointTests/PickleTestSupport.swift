@@ -142,14 +142,17 @@ enum PickleFixtures {
         let is_parameter: Bool
     }
 
+    /// A cfg value written as `[python type name, value]`.
     enum ExpectedScalar: Decodable, Equatable {
         case bool(Bool), int(Int), double(Double), string(String)
         init(from decoder: Decoder) throws {
-            let container = try decoder.singleValueContainer()
-            if let value = try? container.decode(Bool.self) { self = .bool(value) }
-            else if let value = try? container.decode(Int.self) { self = .int(value) }
-            else if let value = try? container.decode(Double.self) { self = .double(value) }
-            else { self = .string(try container.decode(String.self)) }
+            var container = try decoder.unkeyedContainer()
+            switch try container.decode(String.self) {
+            case "bool": self = .bool(try container.decode(Bool.self))
+            case "int": self = .int(try container.decode(Int.self))
+            case "float": self = .double(try container.decode(Double.self))
+            default: self = .string(try container.decode(String.self))
+            }
         }
         var config: ConfigScalar {
             switch self {

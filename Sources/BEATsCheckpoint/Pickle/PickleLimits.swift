@@ -23,15 +23,24 @@ public struct PickleLimits: Sendable, Equatable {
     public var maxNestingDepth: Int = 256
     /// Bytes of one joined tensor name (`encoder.layers.0.fc1.weight`).
     public var maxNameLength: Int = 4096
-    /// Bytes of all joined names one ``PickleObject/tensorEntries(in:)`` call produces: names
-    /// built from memoized keys can otherwise grow much faster than the input.
+    /// Bytes of all joined names one ``PickleObject/tensorEntries(in:)`` call produces, and of all
+    /// keys one ``PickleObject/configScalars(in:)`` call hashes: names built from memoized keys can
+    /// otherwise grow much faster than the input.
     public var maxTotalNameBytes: Int = 64 << 20
+    /// Elements one load may copy out of existing values, per input byte (plus a fixed 1 Mi):
+    /// `torch.Size(list)`, `OrderedDict(pairs)`, `set(list)`, a tensor's size and stride,
+    /// `_codecs.encode(text)`. The memo lets five bytes name a container of a million items, so
+    /// without this budget a short pickle could copy it again and again. Real pickles copy less
+    /// than one element per byte.
+    public var maxCopiesPerInputByte: Int = 16
+    /// Dimensions of one tensor (torch itself allows a few dozen).
+    public var maxTensorRank: Int = 64
 
     public init() {}
 
     public init(maxStackDepth: Int = 100_000, maxMemoEntries: Int = 1_000_000, maxNodes: Int = 4_000_000,
                 maxIntegerBytes: Int = 1024, maxNestingDepth: Int = 256, maxNameLength: Int = 4096,
-                maxTotalNameBytes: Int = 64 << 20) {
+                maxTotalNameBytes: Int = 64 << 20, maxCopiesPerInputByte: Int = 16, maxTensorRank: Int = 64) {
         self.maxStackDepth = maxStackDepth
         self.maxMemoEntries = maxMemoEntries
         self.maxNodes = maxNodes
@@ -39,5 +48,13 @@ public struct PickleLimits: Sendable, Equatable {
         self.maxNestingDepth = maxNestingDepth
         self.maxNameLength = maxNameLength
         self.maxTotalNameBytes = maxTotalNameBytes
+        self.maxCopiesPerInputByte = maxCopiesPerInputByte
+        self.maxTensorRank = maxTensorRank
+    }
+
+    /// The copy budget of a pickle of `byteCount` bytes.
+    func copyBudget(forInputBytes byteCount: Int) -> Int {
+        let (perByte, overflow) = byteCount.multipliedReportingOverflow(by: max(maxCopiesPerInputByte, 0))
+        return overflow ? Int.max : perByte.addingReportingOverflow(1 << 20).overflow ? Int.max : perByte + (1 << 20)
     }
 }

@@ -59,13 +59,21 @@ public struct PickleMachine {
     private var memo: [Int: PickleNodeID] = [:]
     private var opcode: PickleOpcode = .stop
     private var opcodeOffset: Int
+    /// Elements still allowed to be copied out of existing values (``PickleLimits/maxCopiesPerInputByte``).
+    private var copyBudget: Int
 
     private init(bytes: UnsafeRawBufferPointer, fileOffset: Int, context: String, limits: PickleLimits) {
         reader = ByteReader(bytes, base: fileOffset)
         object = PickleObject(startOffset: fileOffset, limits: limits, context: context)
+        // torch's data.pkl makes about one value per 8 bytes; reserving that avoids regrowing the
+        // arena, and stays bounded by the input and the node limit.
+        let expectedNodes = min(bytes.count / 8, limits.maxNodes, 1 << 20)
+        object.nodes.reserveCapacity(expectedNodes)
+        object.nodeOffsets.reserveCapacity(expectedNodes)
         self.limits = limits
         self.context = context
         opcodeOffset = fileOffset
+        copyBudget = limits.copyBudget(forInputBytes: bytes.count)
     }
 
     private var here: PickleLocation { PickleLocation(offset: opcodeOffset, context: context) }
@@ -337,6 +345,21 @@ public struct PickleMachine {
         return .set(object.sets.count - 1)
     }
 
+    /// Charges `count` copied elements against the budget.
+    private mutating func charge(_ count: Int) throws {
+        guard count <= copyBudget else {
+            throw PickleError.limitExceeded(limit: "copy budget", value: limits.maxCopiesPerInputByte, at: here)
+        }
+        copyBudget -= count
+    }
+
+    /// A fresh buffer holding `items`: nodes never share an element buffer, so appending to one
+    /// can never silently copy another's (Array is copy-on-write).
+    private mutating func copied(_ items: [PickleNodeID]) throws -> [PickleNodeID] {
+        try charge(items.count)
+        return items.withUnsafeBufferPointer { Array($0) }
+    }
+
     private mutating func appendPairs(_ items: [PickleNodeID], toDict index: Int) throws {
         guard items.count % 2 == 0 else {
             throw PickleError.invalidArgument(opcode: opcode.name, reason: "odd number of items (\(items.count)) for key/value pairs", at: here)
@@ -363,9 +386,14 @@ public struct PickleMachine {
 
     // MARK: Reading arguments
 
+    /// A fixed-width argument. Reads through the non-generic `readBytes` so the load is
+    /// specialized here (ByteReader's generic reader is not inlinable across modules, and this is
+    /// the machine's hottest path).
+    @inline(__always)
     private mutating func readInteger<T: FixedWidthInteger>(_: T.Type, _ order: ByteOrder = .little) throws -> T {
-        guard let value = reader.readInteger(T.self, order) else { throw PickleError.truncated(opcode: opcode.name, at: here) }
-        return value
+        guard let bytes = reader.readBytes(MemoryLayout<T>.size) else { throw PickleError.truncated(opcode: opcode.name, at: here) }
+        let value = bytes.loadUnaligned(as: T.self)
+        return order == .little ? T(littleEndian: value) : T(bigEndian: value)
     }
 
     /// An unsigned length field, which must fit in what is left of the input.
@@ -480,6 +508,7 @@ public struct PickleMachine {
             if let source = args.first {
                 guard let pairs = object.items(of: source) else { throw refuse("argument is a \(object.typeName(of: source)), not a list of pairs") }
                 guard case .dict(let index) = dict else { preconditionFailure("newDict makes a dict") }
+                try charge(pairs.count)
                 for pair in pairs {
                     guard let parts = object.items(of: pair), parts.count == 2 else { throw refuse("an item is not a (key, value) pair") }
                     object.dicts[index].entries.append(PickleDictEntry(key: parts[0], value: parts[1]))
@@ -509,6 +538,7 @@ public struct PickleMachine {
         case .codecsEncode:
             try expectCount(1...2)
             guard let text = object.string(of: args[0]) else { throw refuse("argument is a \(object.typeName(of: args[0])), not a str") }
+            try charge(text.utf8.count)
             let encoding = args.count == 2 ? object.string(of: args[1]) : "utf-8"
             switch encoding?.lowercased().replacingUnderscores {
             case "latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1":
@@ -529,7 +559,7 @@ public struct PickleMachine {
             var items: [PickleNodeID] = []
             if let source = args.first {
                 guard let sourceItems = object.items(of: source) else { throw refuse("argument is a \(object.typeName(of: source)), not iterable data") }
-                items = sourceItems
+                items = try copied(sourceItems)
             }
             return try make(global == .set ? newSet(items) : .frozenSet(items))
         case .byteArray:
@@ -562,10 +592,12 @@ public struct PickleMachine {
         func refuse(_ reason: String) -> PickleError { .forbiddenCall(PickleGlobal.torchSize.qualifiedName, reason: reason, at: here) }
         guard args.count <= 1 else { throw refuse("takes 0 to 1 arguments, got \(args.count)") }
         guard let source = args.first else { return try make(.tuple([])) }
-        guard object.integers(of: source) != nil, let items = object.items(of: source) else {
+        guard let items = object.items(of: source) else { throw refuse("argument is a \(object.typeName(of: source)), not a sequence") }
+        let copy = try copied(items)
+        guard copy.allSatisfy({ object.integer(of: $0) != nil }) else {
             throw refuse("argument is not a sequence of ints: \(object.summary(of: source, maxLength: 60))")
         }
-        return try make(.tuple(items))
+        return try make(.tuple(copy))
     }
 
     private mutating func makeTensor(storage storageID: PickleNodeID, offset offsetID: PickleNodeID, size sizeID: PickleNodeID,
@@ -578,6 +610,14 @@ public struct PickleMachine {
             throw invalid("storage offset \(object.summary(of: offsetID, maxLength: 40)) is not an int")
         }
         guard offset >= 0 else { throw invalid("negative storage offset \(offset)") }
+        // Charged before the copies below: a memoized tuple can be named by a few bytes.
+        for dimensions in [sizeID, strideID] {
+            let rank = object.items(of: dimensions)?.count ?? 0
+            guard rank <= limits.maxTensorRank else {
+                throw PickleError.limitExceeded(limit: "tensor rank", value: limits.maxTensorRank, at: here)
+            }
+            try charge(rank)
+        }
         guard let shape = object.integers(of: sizeID) else {
             throw invalid("size \(object.summary(of: sizeID, maxLength: 60)) is not a tuple of ints")
         }

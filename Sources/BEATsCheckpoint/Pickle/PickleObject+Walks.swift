@@ -59,11 +59,13 @@ extension PickleObject {
             default:
                 throw .unexpectedData("a key on the way to a tensor is a \(typeName(of: entry.key)), not a str", at: location(of: entry.key))
             }
-            let name = frames[last].prefix + key
-            guard name.utf8.count <= limits.maxNameLength else {
+            // Checked before joining: a memoized key may be megabytes long.
+            let nameLength = frames[last].prefix.utf8.count + key.utf8.count
+            guard nameLength <= limits.maxNameLength else {
                 throw .limitExceeded(limit: "tensor name length", value: limits.maxNameLength, at: location(of: entry.key))
             }
-            totalNameBytes += name.utf8.count
+            let name = frames[last].prefix + key
+            totalNameBytes += nameLength
             guard totalNameBytes <= limits.maxTotalNameBytes else {
                 throw .limitExceeded(limit: "total tensor name bytes", value: limits.maxTotalNameBytes, at: location(of: entry.key))
             }
@@ -87,15 +89,22 @@ extension PickleObject {
     /// bools and strs. Values of other types (None, lists, …) are left out; a repeated key keeps
     /// its last value.
     ///
-    /// - Throws: ``PickleError/unexpectedData(_:at:)`` if `dict` is not a dict or has a key that is not a str.
+    /// - Throws: ``PickleError/unexpectedData(_:at:)`` if `dict` is not a dict or has a key that
+    ///   is not a str; ``PickleError/limitExceeded(limit:value:at:)`` when the keys add up to more
+    ///   than ``PickleLimits/maxTotalNameBytes`` (each is hashed, and the memo can repeat a long one).
     public func configScalars(in dict: PickleNodeID) throws(PickleError) -> [String: ConfigScalar] {
         guard let entries = dictEntries(of: dict) else {
             throw .unexpectedData("expected a config dict, found \(typeName(of: dict))", at: location(of: dict))
         }
         var values: [String: ConfigScalar] = [:]
+        var keyBytes = 0
         for entry in entries {
             guard let key = string(of: entry.key) else {
                 throw .unexpectedData("config key is a \(typeName(of: entry.key)), not a str", at: location(of: entry.key))
+            }
+            keyBytes += key.utf8.count
+            guard keyBytes <= limits.maxTotalNameBytes else {
+                throw .limitExceeded(limit: "total config key bytes", value: limits.maxTotalNameBytes, at: location(of: entry.key))
             }
             if let value = scalar(of: entry.value) { values[key] = value }
         }

@@ -43,8 +43,12 @@ public struct TorchStorageReference: Sendable, Hashable {
     /// - the legacy stream: `('storage', storage_class, root_key, location, numel, view_metadata)`
     ///   where `view_metadata` is None or `(view_key, offset, view_size)`.
     ///
+    /// Keys and locations longer than ``maxFieldLength`` bytes are refused.
+    ///
     /// This is the default ``PickleMachine`` persistent loader; callers that need to check the
     /// key (that `data/<key>` exists) call it and then check.
+    public static let maxFieldLength = 256
+
     public init(persistentID: PickleNodeID, in object: PickleObject) throws(PickleError) {
         let at = object.location(of: persistentID)
         guard let fields = object.items(of: persistentID), object.kind(of: persistentID) == .tuple else {
@@ -65,13 +69,18 @@ public struct TorchStorageReference: Sendable, Hashable {
         guard let location = object.string(of: fields[3]) else {
             throw .invalidPersistentID("storage location is a \(object.typeName(of: fields[3])), not a str", at: at)
         }
+        // torch's keys are decimal numbers and locations device names. Bounding them keeps the
+        // callers' lookups by key cheap even when the memo repeats one string many times.
+        guard key.utf8.count <= TorchStorageReference.maxFieldLength, location.utf8.count <= TorchStorageReference.maxFieldLength else {
+            throw .invalidPersistentID("storage key or location longer than \(TorchStorageReference.maxFieldLength) bytes", at: at)
+        }
         guard let count = object.integer(of: fields[4]), count >= 0 else {
             throw .invalidPersistentID("storage size \(object.summary(of: fields[4], maxLength: 40)) is not a non-negative int", at: at)
         }
         var view: LegacyStorageView?
         if fields.count == 6, object.kind(of: fields[5]) != .none {
             guard let parts = object.items(of: fields[5]), parts.count == 3,
-                  let viewKey = object.string(of: parts[0]),
+                  let viewKey = object.string(of: parts[0]), viewKey.utf8.count <= TorchStorageReference.maxFieldLength,
                   let offset = object.integer(of: parts[1]), offset >= 0,
                   let size = object.integer(of: parts[2]), size >= 0
             else {
