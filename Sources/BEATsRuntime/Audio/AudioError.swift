@@ -1,0 +1,87 @@
+import BEATsCore
+
+/// Why audio could not be read, resampled or turned into features. Each description is one line
+/// that says what is wrong and where (byte offset in the file, chunk, count), so the CLI can print
+/// it as `error: …`.
+public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The file could not be opened or mapped.
+    case cannotOpen(path: String, reason: String)
+    /// The first four bytes are not `RIFF` (nor a RIFF variant we can name).
+    case notWAV(found: String)
+    /// A RIFF variant this reader does not decode (`RIFX` big-endian, `RF64`).
+    case unsupportedContainer(String)
+    /// A RIFF file whose form type (offset 8) is not `WAVE`.
+    case notWAVE(found: String)
+    /// A header field or chunk header that runs past the end of the file.
+    case truncated(what: String, offset: Int, fileSize: Int)
+    /// A required chunk (`fmt ` or `data`) is absent.
+    case missingChunk(String)
+    /// The `fmt ` chunk is smaller than its format requires.
+    case formatChunkTooShort(size: Int, minimum: Int, offset: Int)
+    /// A codec other than integer PCM or IEEE float (A-law, µ-law, ADPCM, MP3, …).
+    case unsupportedEncoding(formatTag: UInt16, name: String, offset: Int)
+    /// WAVE_FORMAT_EXTENSIBLE with a sub-format GUID that is not PCM or IEEE float.
+    case unsupportedSubFormat(guid: String, offset: Int)
+    /// A bit depth the encoding does not have (PCM: 8/16/24/32, float: 32/64).
+    case unsupportedBitDepth(encoding: String, bits: Int, offset: Int)
+    /// Inconsistent or impossible `fmt ` fields (zero channels, zero sample rate, block align).
+    case invalidFormat(String, offset: Int)
+    /// The `data` chunk holds no complete sample frame.
+    case emptyData(offset: Int)
+    /// Too few samples for what was asked (one fbank frame, or one BEATs patch of 16 frames).
+    case tooShort(samples: Int, minimum: Int, purpose: String)
+    /// A sample rate the resampler refuses (zero, or a ratio needing an unreasonably large kernel).
+    case unsupportedSampleRate(from: Int, to: Int, reason: String)
+
+    public var description: String {
+        switch self {
+        case .cannotOpen(let path, let reason):
+            return "cannot read audio \(path): \(reason)"
+        case .notWAV(let found):
+            return "not a WAV file: expected 'RIFF' at offset 0, found \(found)"
+        case .unsupportedContainer(let name):
+            return "\(name) audio files are not supported (only little-endian RIFF/WAVE)"
+        case .notWAVE(let found):
+            return "RIFF file is not WAVE: form type at offset 8 is \(found)"
+        case .truncated(let what, let offset, let size):
+            return "truncated WAV: \(what) at offset \(offset) runs past the end of the file (\(size) bytes)"
+        case .missingChunk(let name):
+            return "WAV file has no '\(name)' chunk"
+        case .formatChunkTooShort(let size, let minimum, let offset):
+            return "WAV 'fmt ' chunk at offset \(offset) is \(size) bytes, needs at least \(minimum)"
+        case .unsupportedEncoding(let tag, let name, let offset):
+            return "unsupported WAV encoding \(name) (format tag 0x\(hex(tag))) at offset \(offset); "
+                + "only integer PCM and IEEE float are read"
+        case .unsupportedSubFormat(let guid, let offset):
+            return "unsupported WAVE_FORMAT_EXTENSIBLE sub-format \(guid) at offset \(offset); "
+                + "only PCM and IEEE float are read"
+        case .unsupportedBitDepth(let encoding, let bits, let offset):
+            return "unsupported WAV bit depth: \(bits)-bit \(encoding) at offset \(offset)"
+        case .invalidFormat(let what, let offset):
+            return "invalid WAV 'fmt ' chunk at offset \(offset): \(what)"
+        case .emptyData(let offset):
+            return "WAV 'data' chunk at offset \(offset) holds no complete sample frame"
+        case .tooShort(let samples, let minimum, let purpose):
+            return "audio too short: \(samples) samples at 16 kHz, \(purpose) needs at least \(minimum)"
+        case .unsupportedSampleRate(let from, let to, let reason):
+            return "cannot resample \(from) Hz to \(to) Hz: \(reason)"
+        }
+    }
+}
+
+private func hex(_ value: UInt16) -> String {
+    let digits = String(value, radix: 16, uppercase: true)
+    return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+}
+
+/// Renders up to four header bytes for an error message: printable ASCII in quotes, otherwise hex.
+func describeTag(_ bytes: UnsafeRawBufferPointer) -> String {
+    if bytes.isEmpty { return "end of file" }
+    if bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) {
+        return "'" + String(decoding: bytes, as: UTF8.self) + "'"
+    }
+    return "0x" + bytes.map { byte in
+        let digits = String(byte, radix: 16, uppercase: true)
+        return digits.count == 1 ? "0" + digits : digits
+    }.joined()
+}
