@@ -38,7 +38,7 @@ struct AudioResampleTests {
         #expect(down.outputCount(forInputCount: 4411) == 1601)
         let up = try Resampler(from: 8000, to: 16000)
         #expect(up.reducedInputRate == 1 && up.reducedOutputRate == 2 && up.width == 7)
-        #expect(up.resample([0.5]).count == 2)
+        #expect(try up.resample([0.5]).count == 2)
         #expect(try Resampler.resample([1, 2, 3], from: 16000, to: 16000) == [1, 2, 3])
     }
 
@@ -49,5 +49,12 @@ struct AudioResampleTests {
         }
         // A prime rate near 2^32 would need a kernel of ~5·10^10 taps.
         #expect(throws: AudioError.self) { try Resampler(from: 4_294_967_291, to: 16000) }
+        // A WAV claiming 1 Hz would turn each sample into 16000.
+        let tiny = WAVBuilder.riff(WAVBuilder.chunk("fmt ", WAVBuilder.format(sampleRate: 1)),
+                                   WAVBuilder.chunk("data", [UInt8](repeating: 0, count: 40_000)))
+        #expect(throws: AudioError.unsupportedSampleRate(from: 1, to: 16000, reason: "20000 samples would become 320000000 (limit 268435456)")) {
+            let clip = try WAVReader.read(tiny)
+            return try AudioLoader.resampled(clip, to: 16000)
+        }
     }
 }

@@ -63,6 +63,6 @@ public enum AudioLoader {
     public static func resampled(_ clip: AudioClip, to targetSampleRate: Int) throws(AudioError) -> AudioClip {
         if clip.sampleRate == targetSampleRate { return clip }
         let resampler = try Resampler(from: clip.sampleRate, to: targetSampleRate)
-        return AudioClip(sampleRate: targetSampleRate, samples: resampler.resample(clip.samples))
+        return AudioClip(sampleRate: targetSampleRate, samples: try resampler.resample(clip.samples))
     }
 }

@@ -93,6 +93,8 @@ struct FbankPlan: Sendable {
     let melFirstColumn: [Int]
     let melOffsets: [Int]
     let melWeights: [Double]
+    /// The same weights in both lanes, for the two-frames-at-a-time loop.
+    let melLaneWeights: [FFTLanes]
 
     /// torchaudio's float32 constants (the pre-processing runs in float32), and the widened ones.
     let preemphasis = Float(0.97)
@@ -108,6 +110,7 @@ struct FbankPlan: Sendable {
         melFirstColumn = first
         melOffsets = offsets
         melWeights = weights
+        melLaneWeights = weights.map { FFTLanes(repeating: $0) }
     }
 
     /// `torch.hann_window(length, periodic=False).pow(0.85)` in float32, as ATen computes it:
@@ -165,77 +168,95 @@ struct FbankPlan: Sendable {
         return (first, offsets, weights)
     }
 
+    /// Σ samples[start ..< start + count] × 32768 in double, four partial sums (`count` is a
+    /// multiple of 4). For int16-valued audio every partial sum is an exact integer, so the
+    /// order cannot matter; for other input it changes the double sum by ~1e-16 relative.
+    @inline(__always)
+    static func scaledSum(_ samples: UnsafeBufferPointer<Float>, from start: Int, count: Int) -> Double {
+        var partial = SIMD4<Double>.zero
+        var index = start
+        while index < start + count {
+            let four = SIMD4<Float>(samples[index], samples[index + 1], samples[index + 2], samples[index + 3]) * 32768
+            partial += SIMD4<Double>(four)
+            index += 4
+        }
+        return (partial[0] + partial[1]) + (partial[2] + partial[3])
+    }
+
     /// Fills `frames × 128` normalised log-mel values from `samples` (needs
-    /// 400 + (frames − 1) × 160 samples).
+    /// 400 + (frames − 1) × 160 samples). Frames are processed two at a time, one per SIMD lane
+    /// (an odd last frame is paired with itself); lane arithmetic is the same IEEE arithmetic as
+    /// scalar code, so pairing changes no result.
     func compute(_ samples: UnsafeBufferPointer<Float>, into output: UnsafeMutableBufferPointer<Float>, frames: Int) {
         let frameLength = BEATsAudio.frameLength
         let shift = BEATsAudio.frameShift
         let melBins = BEATsAudio.melBins
         let half = fft.half
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: frameLength) { frameScratch in
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * half + FbankPlan.fftBins) { scratch in
-            guard let frame = frameScratch.baseAddress, let base = scratch.baseAddress else { return }
-            let real = base
+        withUnsafeTemporaryAllocation(of: FFTLanes.self, capacity: 2 * half + FbankPlan.fftBins) { scratch in
+            guard let real = scratch.baseAddress else { return }
             let imaginary = real + half
             let power = imaginary + half
             window.withUnsafeBufferPointer { window in
-            melWeights.withUnsafeBufferPointer { melWeights in
+            melLaneWeights.withUnsafeBufferPointer { melWeights in
             melOffsets.withUnsafeBufferPointer { melOffsets in
             melFirstColumn.withUnsafeBufferPointer { melFirstColumn in
             fft.bitReversed.withUnsafeBufferPointer { bitReversed in
-                for frameIndex in 0..<frames {
-                    let start = frameIndex * shift
+                var first = 0
+                while first < frames {
+                    let second = Swift.min(first + 1, frames - 1)
+                    let startA = first * shift, startB = second * shift
                     // float32 throughout, in torchaudio's order: ×32768 (exact), frame mean
                     // (sum, then ÷ 400 in float; the sum of int16-valued samples is exact in
                     // float, for other input the double sum rounded once is the closest),
                     // subtract, pre-emphasis product then difference, window product.
-                    var sum = 0.0
-                    for index in 0..<frameLength {
-                        let value = samples[start + index] * 32768
-                        frame[index] = value
-                        sum += Double(value)
+                    let sumA = FbankPlan.scaledSum(samples, from: startA, count: frameLength)
+                    let sumB = FbankPlan.scaledSum(samples, from: startB, count: frameLength)
+                    let frameMean = SIMD2<Float>(Float(sumA), Float(sumB)) / Float(frameLength)
+                    @inline(__always) func centred(_ index: Int) -> SIMD2<Float> {
+                        SIMD2<Float>(samples[startA + index], samples[startB + index]) * 32768 - frameMean
                     }
-                    let frameMean = Float(sum) / Float(frameLength)
                     // Pre-emphasis y[i] = t[i] − 0.97·t[i−1] on the mean-removed t, with
                     // t[−1] = t[0]; then the window. Pairs go (even → real, odd → imaginary) to
                     // their bit-reversed slots; samples 400…511 are the zero padding.
-                    var previous = frame[0] - frameMean
+                    var previous = centred(0)
                     for pair in 0..<(frameLength / 2) {
                         let even = 2 * pair
-                        let evenValue = frame[even] - frameMean
-                        let oddValue = frame[even + 1] - frameMean
+                        let evenValue = centred(even)
+                        let oddValue = centred(even + 1)
                         let evenEmphasised = evenValue - preemphasis * previous
                         let oddEmphasised = oddValue - preemphasis * evenValue
                         previous = oddValue
                         let target = bitReversed[pair]
-                        real[target] = Double(evenEmphasised * window[even])
-                        imaginary[target] = Double(oddEmphasised * window[even + 1])
+                        real[target] = FFTLanes(evenEmphasised * window[even])
+                        imaginary[target] = FFTLanes(oddEmphasised * window[even + 1])
                     }
                     for pair in (frameLength / 2)..<half {
                         let target = bitReversed[pair]
-                        real[target] = 0
-                        imaginary[target] = 0
+                        real[target] = .zero
+                        imaginary[target] = .zero
                     }
                     fft.powerSpectrum(real: real, imaginary: imaginary, into: power)
-                    let outputRow = frameIndex * melBins
+                    let rowA = first * melBins, rowB = second * melBins
                     for bin in 0..<melBins {
-                        let first = melFirstColumn[bin]
-                        var energy = 0.0
+                        let column = melFirstColumn[bin] - melOffsets[bin]
+                        var energy = FFTLanes.zero
                         for weightIndex in melOffsets[bin]..<melOffsets[bin + 1] {
-                            energy += melWeights[weightIndex] * power[first + weightIndex - melOffsets[bin]]
+                            energy += melWeights[weightIndex] * power[column + weightIndex]
                         }
                         // ln in float, as torchaudio takes it (float32 energies); the floor is
                         // float epsilon.
-                        let logEnergy = logf(Swift.max(Float(energy), floor))
-                        output[outputRow + bin] = Float((Double(logEnergy) - normalisationMean) / normalisationScale)
+                        let logA = logf(Swift.max(Float(energy[0]), floor))
+                        let logB = logf(Swift.max(Float(energy[1]), floor))
+                        output[rowA + bin] = Float((Double(logA) - normalisationMean) / normalisationScale)
+                        output[rowB + bin] = Float((Double(logB) - normalisationMean) / normalisationScale)
                     }
+                    first += 2
                 }
             }
             }
             }
             }
             }
-        }
         }
     }
 }

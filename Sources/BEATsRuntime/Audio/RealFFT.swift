@@ -4,12 +4,18 @@ import Glibc
 import Darwin
 #endif
 
-/// Power spectrum of a real signal whose length is a power of two, in double precision.
+/// Two signals side by side: lane 0 and lane 1 are independent transforms that share every
+/// instruction (SSE2 processes both at once).
+typealias FFTLanes = SIMD2<Double>
+
+/// Power spectra of real signals whose length is a power of two, in double precision, two
+/// signals at a time (one per SIMD lane).
 ///
 /// The real input of length N is packed as N/2 complex values (even samples real, odd samples
-/// imaginary), transformed by an iterative radix-2 FFT, and the two interleaved half-spectra are
-/// separated with one twiddle per bin. Twiddles and the bit-reversal permutation are computed
-/// once; a transform allocates nothing (the caller passes the work buffers).
+/// imaginary), transformed by an iterative radix-2 FFT (the first two stages fused as one
+/// radix-4 pass), and the two interleaved half-spectra are separated with one twiddle per bin.
+/// Twiddles and the bit-reversal permutation are computed once; a transform allocates nothing
+/// (the caller passes the work buffers).
 struct RealFFT: Sendable {
     /// Real input length N.
     let length: Int
@@ -20,11 +26,12 @@ struct RealFFT: Sendable {
     /// Butterfly twiddles for the stages of size 8, 16, …, N/2, each stage's e^{-2πik/size}
     /// (k < size/2) stored contiguously: cosines in `stageCos`, sines in `stageSin`, stage of
     /// size s starting at s/2 − 4 (sizes 2 and 4 need no multiplications and are done together).
-    private let stageCos: [Double]
-    private let stageSin: [Double]
+    /// (Every twiddle is stored in both lanes, so the butterflies need no broadcasts.)
+    private let stageCos: [FFTLanes]
+    private let stageSin: [FFTLanes]
     /// e^{-2πik/N} for k < N/2 (the split step's twiddles).
-    private let splitCos: [Double]
-    private let splitSin: [Double]
+    private let splitCos: [FFTLanes]
+    private let splitSin: [FFTLanes]
 
     init(length: Int) {
         precondition(length >= 8 && length & (length - 1) == 0, "RealFFT length must be a power of two ≥ 8")
@@ -37,28 +44,29 @@ struct RealFFT: Sendable {
             for bit in 0..<bits where index & (1 << bit) != 0 { reversed |= 1 << (bits - 1 - bit) }
             return reversed
         }
-        var stageCos: [Double] = []
-        var stageSin: [Double] = []
+        var stageCos: [FFTLanes] = []
+        var stageSin: [FFTLanes] = []
         var size = 8
         while size <= half {
             for k in 0..<(size / 2) {
                 let angle = -2 * Double.pi * Double(k) / Double(size)
-                stageCos.append(cos(angle))
-                stageSin.append(sin(angle))
+                stageCos.append(FFTLanes(repeating: cos(angle)))
+                stageSin.append(FFTLanes(repeating: sin(angle)))
             }
             size *= 2
         }
         self.stageCos = stageCos
         self.stageSin = stageSin
-        splitCos = (0..<half).map { cos(-2 * Double.pi * Double($0) / Double(length)) }
-        splitSin = (0..<half).map { sin(-2 * Double.pi * Double($0) / Double(length)) }
+        splitCos = (0..<half).map { FFTLanes(repeating: cos(-2 * Double.pi * Double($0) / Double(length))) }
+        splitSin = (0..<half).map { FFTLanes(repeating: sin(-2 * Double.pi * Double($0) / Double(length))) }
     }
 
-    /// |X[k]|² for k in 0 ..< N/2 of the real signal already packed into `real`/`imaginary`
-    /// (complex input n = signal[2n] + i·signal[2n+1], stored at `bitReversed[n]`). The Nyquist
-    /// bin is not produced. `real` and `imaginary` (N/2 each) are overwritten.
-    func powerSpectrum(real: UnsafeMutablePointer<Double>, imaginary: UnsafeMutablePointer<Double>,
-                       into power: UnsafeMutablePointer<Double>) {
+    /// |X[k]|² for k in 0 ..< N/2 of the real signals already packed into `real`/`imaginary`
+    /// (complex input n = signal[2n] + i·signal[2n+1], stored at `bitReversed[n]`), one signal
+    /// per lane. The Nyquist bin is not produced. `real` and `imaginary` (N/2 each) are
+    /// overwritten.
+    func powerSpectrum(real: UnsafeMutablePointer<FFTLanes>, imaginary: UnsafeMutablePointer<FFTLanes>,
+                       into power: UnsafeMutablePointer<FFTLanes>) {
         let n = half
         // Stages of size 2 and 4 at once (twiddles 1 and −i): a radix-4 butterfly on
         // bit-reversed input.
@@ -105,20 +113,21 @@ struct RealFFT: Sendable {
             }
         }
         // Separate the even- and odd-sample spectra: E = (Z[k] + conj Z[n−k]) / 2,
-        // O = (Z[k] − conj Z[n−k]) / 2i, X[k] = E + e^{−2πik/N}·O.
+        // O = (Z[k] − conj Z[n−k]) / 2i, X[k] = E + e^{−2πik/N}·O. Computed as 2E, 2O and 2X
+        // (halving is exact, so |X|² = |2X|² / 4 is the same number).
         let dc = real[0] + imaginary[0]
         power[0] = dc * dc
         splitCos.withUnsafeBufferPointer { splitCos in
             splitSin.withUnsafeBufferPointer { splitSin in
                 for k in 1..<n {
                     let zr = real[k], zi = imaginary[k]
-                    let cr = real[n - k], ci = -imaginary[n - k]
-                    let er = 0.5 * (zr + cr), ei = 0.5 * (zi + ci)
-                    let or = 0.5 * (zi - ci), oi = -0.5 * (zr - cr)
+                    let cr = real[n - k], ci = imaginary[n - k]
+                    let er = zr + cr, ei = zi - ci
+                    let or = zi + ci, oi = cr - zr
                     let wr = splitCos[k], wi = splitSin[k]
                     let xr = er + wr * or - wi * oi
                     let xi = ei + wr * oi + wi * or
-                    power[k] = xr * xr + xi * xi
+                    power[k] = 0.25 * (xr * xr + xi * xi)
                 }
             }
         }

@@ -41,6 +41,9 @@ public struct Resampler: Sendable {
     /// Largest kernel built (taps over all phases, ~12 × the reduced input rate): 16 M taps,
     /// 64 MB. Every rate up to 1.3 MHz fits whatever its gcd with the output rate.
     public static let maximumTaps = 1 << 24
+    /// Largest output produced: 2^28 samples (1 GiB of float, 4.7 hours at 16 kHz). Upsampling
+    /// a WAV that claims a tiny rate would otherwise allocate without bound.
+    public static let maximumOutputSamples = 1 << 28
 
     public init(from inputRate: Int, to outputRate: Int, lowpassFilterWidth: Int = 6, rolloff: Double = 0.99) throws(AudioError) {
         guard inputRate > 0, outputRate > 0 else {
@@ -112,10 +115,15 @@ public struct Resampler: Sendable {
         return (product + reducedInputRate - 1) / reducedInputRate
     }
 
-    /// `samples` resampled from `inputRate` to `outputRate`.
-    public func resample(_ samples: [Float]) -> [Float] {
+    /// `samples` resampled from `inputRate` to `outputRate`. Throws when the output would exceed
+    /// ``maximumOutputSamples``.
+    public func resample(_ samples: [Float]) throws(AudioError) -> [Float] {
         if inputRate == outputRate { return samples }
         let count = outputCount(forInputCount: samples.count)
+        guard count <= Resampler.maximumOutputSamples else {
+            throw .unsupportedSampleRate(from: inputRate, to: outputRate,
+                                         reason: "\(samples.count) samples would become \(count) (limit \(Resampler.maximumOutputSamples))")
+        }
         let orig = reducedInputRate
         let new = reducedOutputRate
         return [Float](unsafeUninitializedCapacity: count) { output, initialized in
