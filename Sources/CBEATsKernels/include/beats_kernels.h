@@ -1,1 +1,214 @@
-int beats_kernels_placeholder(void);
+/*
+ * beats_kernels.h — int8 GEMM, activation quantization and GELU kernels for the BEATs runtime.
+ *
+ * Three variants of every kernel, chosen at run time from the CPU's features:
+ *   - "avx512vnni": AVX-512F/BW + AVX-512 VNNI (vpdpbusd), x86-64 with OS support for ZMM state;
+ *   - "avx2":       AVX2 (vpmaddubsw with the sign-transfer trick), x86-64 with OS support for YMM state;
+ *   - "scalar":     portable C, every architecture.
+ * All variants give bitwise-identical results for the same inputs (integer accumulation is exact and
+ * every variant performs the same float operations in the same order, without FMA contraction), so a
+ * model's output does not depend on the machine it runs on.
+ *
+ * Quantization scheme (chosen for this project; PyTorch's quantize_dynamic differs):
+ *   - weights: symmetric int8 per output row, values in [-127, 127] (never -128), one float32 scale
+ *     per row, as stored by the native file (`QuantizedMatrix`);
+ *   - activations: symmetric int8 per row (per token), computed on the fly by beats_quantize_rows:
+ *       scale = max_k |x[k]| / 127            (float32 division)
+ *       q[k]  = clamp(rint(x[k] / scale), -127, 127)   (float32 division, round half to even)
+ *     A row whose scale is 0 (all zeros, or so tiny that max/127 underflows) gets scale 0 and q = 0.
+ *     PyTorch's dynamic quantization uses one affine uint8 range for the whole tensor (7 bits on
+ *     x86); per-row symmetric int8 has a finer step for every row.
+ *   - A quotient x/scale that is NaN gives q = 0; a row containing NaN gets a NaN scale and a row
+ *     containing ±Inf an Inf scale, so non-finite input shows up as NaN/Inf in the GEMM output
+ *     instead of silently vanishing.
+ *
+ * GEMM (a Linear layer y = x·Wᵀ + b on quantized operands):
+ *   acc[m][n] = Σ_k A[m][k] · W[n][k]                         (exact, int32)
+ *   y         = (float)acc · (a_scale[m] · w_scale[n])        (float32, this order: scale product first)
+ *   y         = y + bias[n]                                   (if bias != NULL)
+ *   y         = gelu(y)                                       (if BEATS_GEMM_GELU)
+ *   C[m][n]   = y, or C[m][n] + y with BEATS_GEMM_ACCUMULATE
+ * W is [N, K] row-major (a torch Linear weight), packed once at load with beats_pack_weights.
+ *
+ * GELU is the exact-erf form 0.5·x·(1 + erf(x/√2)) with erf from a rational approximation
+ * (bench/kernels/fit_erf.py): max abs error of gelu(x) against the exact function is ~1.2e-6 over
+ * [-10, 10] (≈ 2 ulp of the result for large x; PyTorch's float32 gelu: ~3.8e-7). gelu(NaN) = NaN.
+ *
+ * Thread safety: every function is safe to call concurrently on disjoint outputs. The GEMM takes a
+ * row range [m_begin, m_end) and a column range [n_begin, n_end) so callers split one product
+ * across threads (column ranges on multiples of BEATS_PANEL_COLUMNS are most efficient).
+ * beats_force_kernel changes a process-wide setting and is meant for tests and benchmarks.
+ */
+#ifndef BEATS_KERNELS_H
+#define BEATS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Results ---------------------------------------------------------------------------------- */
+
+typedef enum beats_status {
+    BEATS_OK = 0,
+    /** A pointer is NULL, a range is empty or out of bounds, or a leading dimension is too small. */
+    BEATS_ERROR_INVALID_ARGUMENT = -1,
+    /** The packed weight buffer's header is not one written by beats_pack_weights. */
+    BEATS_ERROR_BAD_PACKED_WEIGHTS = -2,
+    /** A weight is -128: the kernels need symmetric int8 in [-127, 127]. */
+    BEATS_ERROR_WEIGHT_OUT_OF_RANGE = -3,
+    /** The packed weight buffer is not 64-byte aligned. */
+    BEATS_ERROR_MISALIGNED = -4,
+    /** The requested kernel variant cannot run on this CPU (or was not compiled for it). */
+    BEATS_ERROR_UNAVAILABLE = -5,
+    /** The matrix is larger than the kernels accept (see BEATS_MAX_COLUMNS). */
+    BEATS_ERROR_TOO_LARGE = -6,
+} beats_status;
+
+/** Short English description of a status ("weight out of range [-127, 127]", …). Never NULL. */
+const char *beats_status_description(int status);
+
+/* ---- CPU features and kernel selection -------------------------------------------------------- */
+
+/** Bit flags returned by beats_cpu_features(). A flag is set only when the CPU has the instructions
+ *  AND the operating system saves the register state they need (XGETBV). */
+enum {
+    BEATS_CPU_AVX2 = 1u << 0,
+    BEATS_CPU_FMA = 1u << 1,
+    BEATS_CPU_F16C = 1u << 2,
+    BEATS_CPU_AVX512F = 1u << 3,
+    BEATS_CPU_AVX512BW = 1u << 4,
+    BEATS_CPU_AVX512VL = 1u << 5,
+    BEATS_CPU_AVX512VNNI = 1u << 6,
+    /** AVX-VNNI (256-bit vpdpbusd, Alder Lake / Zen 5); reported only, no kernel uses it yet. */
+    BEATS_CPU_AVXVNNI = 1u << 7,
+};
+
+/** The features of the CPU this process runs on (cpuid + xgetbv; 0 on non-x86 machines). */
+uint32_t beats_cpu_features(void);
+
+typedef enum beats_kernel_variant {
+    /** Best available: avx512vnni, else avx2, else scalar (or the BEATS_KERNEL environment variable). */
+    BEATS_KERNEL_AUTO = 0,
+    BEATS_KERNEL_SCALAR = 1,
+    BEATS_KERNEL_AVX2 = 2,
+    BEATS_KERNEL_AVX512VNNI = 3,
+} beats_kernel_variant;
+
+/** 1 when `variant` was compiled in and this CPU can run it, else 0 (AUTO: always 1). */
+int beats_kernel_available(beats_kernel_variant variant);
+
+/** The variant the dispatching functions use now (never AUTO). On first use this is the best
+ *  available variant, unless the environment variable BEATS_KERNEL names an available one
+ *  ("scalar", "avx2", "avx512vnni"). */
+beats_kernel_variant beats_kernel_selected(void);
+
+/** Name of the variant the dispatching functions use now: "avx512vnni", "avx2" or "scalar". */
+const char *beats_kernel_name(void);
+
+/** Name of a variant ("auto" for BEATS_KERNEL_AUTO, "unknown" for other values). */
+const char *beats_kernel_variant_name(beats_kernel_variant variant);
+
+/** Makes the dispatching functions use `variant` (AUTO: the best available again). Returns
+ *  BEATS_ERROR_UNAVAILABLE, changing nothing, if this CPU cannot run it. For tests and benchmarks. */
+int beats_force_kernel(beats_kernel_variant variant);
+
+/* ---- Activation quantization ------------------------------------------------------------------ */
+
+/**
+ * Quantizes `rows` rows of `columns` floats (row r at x + r*x_stride) to int8 (row r at
+ * q + r*q_stride) with one scale per row (scales[r]), as described at the top of this file.
+ * Strides are in elements and must be ≥ columns. Returns BEATS_OK or BEATS_ERROR_INVALID_ARGUMENT.
+ */
+int beats_quantize_rows(const float *x, size_t x_stride, size_t rows, size_t columns,
+                        int8_t *q, size_t q_stride, float *scales);
+int beats_quantize_rows_scalar(const float *x, size_t x_stride, size_t rows, size_t columns,
+                               int8_t *q, size_t q_stride, float *scales);
+int beats_quantize_rows_avx2(const float *x, size_t x_stride, size_t rows, size_t columns,
+                             int8_t *q, size_t q_stride, float *scales);
+int beats_quantize_rows_avx512(const float *x, size_t x_stride, size_t rows, size_t columns,
+                               int8_t *q, size_t q_stride, float *scales);
+
+/* ---- Weight packing --------------------------------------------------------------------------- */
+
+/** Columns of W (output features) per packed panel; column ranges on multiples of this split best. */
+#define BEATS_PANEL_COLUMNS 16
+/** Largest K (input features): keeps the int32 accumulators exact in every variant. */
+#define BEATS_MAX_COLUMNS 65536
+/** Required alignment of a packed weight buffer, in bytes. */
+#define BEATS_PACKED_ALIGNMENT 64
+
+/**
+ * Bytes needed to pack an int8 weight matrix of `rows` (N, output features) × `columns`
+ * (K, input features); 0 if a dimension is 0, columns > BEATS_MAX_COLUMNS or the size overflows.
+ * About rows × columns bytes plus 4 bytes per row (padding to multiples of 16 rows and 4 columns).
+ */
+size_t beats_packed_weights_size(size_t rows, size_t columns);
+
+/**
+ * Packs W (row n at w + n*w_stride, `columns` int8 values each, all in [-127, 127]) into `packed`
+ * (64-byte aligned, `packed_size` ≥ beats_packed_weights_size(rows, columns)) in the layout every
+ * GEMM variant reads, with the per-row sums the VNNI variant needs. Call once per weight at load.
+ * Returns BEATS_OK, BEATS_ERROR_INVALID_ARGUMENT, BEATS_ERROR_MISALIGNED, BEATS_ERROR_TOO_LARGE or
+ * BEATS_ERROR_WEIGHT_OUT_OF_RANGE (the buffer's contents are then unspecified).
+ */
+int beats_pack_weights(const int8_t *w, size_t w_stride, size_t rows, size_t columns,
+                       void *packed, size_t packed_size);
+
+/** Reads the shape recorded in a packed buffer. Returns BEATS_OK or BEATS_ERROR_BAD_PACKED_WEIGHTS. */
+int beats_packed_weights_shape(const void *packed, size_t *rows, size_t *columns);
+
+/* ---- GEMM ------------------------------------------------------------------------------------- */
+
+enum {
+    /** Apply exact-erf GELU after the bias. */
+    BEATS_GEMM_GELU = 1u << 0,
+    /** Add the result to C instead of overwriting it (a residual connection). */
+    BEATS_GEMM_ACCUMULATE = 1u << 1,
+};
+
+/**
+ * C[m][n] (at c + m*c_stride + n) for m in [m_begin, m_end), n in [n_begin, n_end), from
+ *   a        int8 activations, row m at a + m*a_stride, K = the packed matrix's columns,
+ *   a_scales one scale per activation row (indexed by m),
+ *   packed_w the weights packed by beats_pack_weights (N = its rows; n_end ≤ N),
+ *   w_scales one scale per weight row (indexed by n),
+ *   bias     N floats or NULL,
+ * as described at the top of this file. Rows and columns outside the ranges are neither read from
+ * `a` nor written to `c`. Strides are in elements (a_stride ≥ K, c_stride ≥ n_end).
+ * Returns BEATS_OK, BEATS_ERROR_INVALID_ARGUMENT, BEATS_ERROR_BAD_PACKED_WEIGHTS,
+ * BEATS_ERROR_MISALIGNED, or (explicit variants only) BEATS_ERROR_UNAVAILABLE.
+ */
+int beats_gemm_s8(const int8_t *a, size_t a_stride, const float *a_scales,
+                  const void *packed_w, const float *w_scales, const float *bias,
+                  float *c, size_t c_stride,
+                  size_t m_begin, size_t m_end, size_t n_begin, size_t n_end, uint32_t flags);
+int beats_gemm_s8_scalar(const int8_t *a, size_t a_stride, const float *a_scales,
+                         const void *packed_w, const float *w_scales, const float *bias,
+                         float *c, size_t c_stride,
+                         size_t m_begin, size_t m_end, size_t n_begin, size_t n_end, uint32_t flags);
+int beats_gemm_s8_avx2(const int8_t *a, size_t a_stride, const float *a_scales,
+                       const void *packed_w, const float *w_scales, const float *bias,
+                       float *c, size_t c_stride,
+                       size_t m_begin, size_t m_end, size_t n_begin, size_t n_end, uint32_t flags);
+int beats_gemm_s8_avx512vnni(const int8_t *a, size_t a_stride, const float *a_scales,
+                             const void *packed_w, const float *w_scales, const float *bias,
+                             float *c, size_t c_stride,
+                             size_t m_begin, size_t m_end, size_t n_begin, size_t n_end, uint32_t flags);
+
+/* ---- GELU (also for the float32 path) --------------------------------------------------------- */
+
+/** x[i] = gelu(x[i]) for i in [0, count), in place, with the same GELU the GEMM epilogue uses. */
+void beats_gelu_f32(float *x, size_t count);
+void beats_gelu_f32_scalar(float *x, size_t count);
+/** Return BEATS_ERROR_UNAVAILABLE (leaving x unchanged) when the CPU lacks the instructions. */
+int beats_gelu_f32_avx2(float *x, size_t count);
+int beats_gelu_f32_avx512(float *x, size_t count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BEATS_KERNELS_H */

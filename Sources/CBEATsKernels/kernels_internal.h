@@ -1,0 +1,233 @@
+/*
+ * Shared definitions of the kernel variants: the packed weight layout, argument checks, and the
+ * element-wise float operations every variant must perform identically (quantization rounding,
+ * the GEMM epilogue, GELU). The SIMD variants mirror these functions operation by operation, which
+ * is what makes their results bitwise equal to the scalar ones.
+ */
+#ifndef BEATS_KERNELS_INTERNAL_H
+#define BEATS_KERNELS_INTERNAL_H
+
+#include "beats_kernels.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* No a*b+c → fma contraction anywhere: the variants must round every product and sum alike. */
+#pragma STDC FP_CONTRACT OFF
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define BEATS_X86_64 1
+#else
+#define BEATS_X86_64 0
+#endif
+
+/* Per-function ISA targets, so the files compile without global -mavx2 flags. The emulation check
+ * (bench/kernels/emulated_vnni_check.sh) defines BEATS_TARGET_AVX512 as empty to run the AVX-512
+ * code through SIMDe on a machine without AVX-512. */
+#ifndef BEATS_TARGET_AVX2
+#define BEATS_TARGET_AVX2 __attribute__((target("avx2")))
+#endif
+#ifndef BEATS_TARGET_AVX512
+#define BEATS_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vnni")))
+#endif
+
+/* ---- Packed weight layout ----------------------------------------------------------------------
+ *
+ *   offset 0             header (64 bytes, below)
+ *   offset 64            int32 row_sums[rows_padded]: Σ_k W[n][k] (0 for padding rows)
+ *   offset panel_offset  panels: for each group of 16 rows p (output columns of the GEMM), for each
+ *                        quad of 4 columns q (k = 4q … 4q+3): 64 bytes, byte 4·j + i = W[16p + j][4q + i].
+ *                        Padding rows and columns are 0.
+ *
+ * One k-quad of a panel is one ZMM register (16 outputs × 4 k, the vpdpbusd shape) or two YMM
+ * registers (8 outputs × 4 k each, the vpmaddubsw + vpmaddwd shape); an activation k-quad is one
+ * broadcast 32-bit value.
+ */
+#define BEATS_PACKED_MAGIC 0x57384b42u /* "BK8W" little-endian */
+#define BEATS_PACKED_VERSION 1u
+#define BEATS_PANEL_BYTES_PER_QUAD 64
+
+typedef struct beats_packed_header {
+    uint32_t magic;
+    uint32_t version;
+    uint64_t rows;
+    uint64_t columns;
+    uint64_t rows_padded;    /* multiple of 16 */
+    uint64_t columns_padded; /* multiple of 4 */
+    uint64_t panel_offset;   /* multiple of 64 */
+    uint64_t reserved[2];
+} beats_packed_header;
+
+_Static_assert(sizeof(beats_packed_header) == 64, "header is 64 bytes");
+
+typedef struct beats_packed_view {
+    size_t rows, columns, rows_padded, columns_padded;
+    size_t quads;      /* columns_padded / 4 */
+    size_t full_quads; /* columns / 4: quads without padding */
+    size_t tail;       /* columns % 4 */
+    const int32_t *row_sums;
+    const int8_t *panels;
+} beats_packed_view;
+
+static inline size_t beats_round_up(size_t value, size_t multiple) {
+    return (value + multiple - 1) / multiple * multiple;
+}
+
+/* Validates the header (alignment, magic, consistent sizes) and fills `view`. */
+static inline int beats_packed_open(const void *packed, beats_packed_view *view) {
+    if (packed == NULL) return BEATS_ERROR_INVALID_ARGUMENT;
+    if (((uintptr_t)packed % BEATS_PACKED_ALIGNMENT) != 0) return BEATS_ERROR_MISALIGNED;
+    beats_packed_header header;
+    memcpy(&header, packed, sizeof header);
+    if (header.magic != BEATS_PACKED_MAGIC || header.version != BEATS_PACKED_VERSION) {
+        return BEATS_ERROR_BAD_PACKED_WEIGHTS;
+    }
+    if (header.rows == 0 || header.columns == 0 || header.columns > BEATS_MAX_COLUMNS ||
+        header.rows > SIZE_MAX / BEATS_MAX_COLUMNS ||
+        header.rows_padded != beats_round_up(header.rows, BEATS_PANEL_COLUMNS) ||
+        header.columns_padded != beats_round_up(header.columns, 4) ||
+        header.panel_offset != beats_round_up(64 + 4 * header.rows_padded, 64)) {
+        return BEATS_ERROR_BAD_PACKED_WEIGHTS;
+    }
+    const char *base = (const char *)packed;
+    view->rows = (size_t)header.rows;
+    view->columns = (size_t)header.columns;
+    view->rows_padded = (size_t)header.rows_padded;
+    view->columns_padded = (size_t)header.columns_padded;
+    view->quads = view->columns_padded / 4;
+    view->full_quads = view->columns / 4;
+    view->tail = view->columns % 4;
+    view->row_sums = (const int32_t *)(const void *)(base + 64);
+    view->panels = (const int8_t *)(base + header.panel_offset);
+    return BEATS_OK;
+}
+
+/* Start of panel `p` (rows 16p … 16p+15 of W). */
+static inline const int8_t *beats_panel(const beats_packed_view *view, size_t p) {
+    return view->panels + p * view->quads * BEATS_PANEL_BYTES_PER_QUAD;
+}
+
+/* The four activation bytes of quad `q` of a row as one 32-bit value, bytes past the row's end as 0
+ * (the matching packed weights are 0, so they add nothing; this only avoids reading past the row). */
+static inline int32_t beats_activation_quad(const int8_t *row, size_t q, size_t columns) {
+    int32_t value = 0;
+    size_t start = 4 * q;
+    size_t count = columns - start < 4 ? columns - start : 4;
+    memcpy(&value, row + start, count);
+    return value;
+}
+
+/* Arguments every GEMM variant checks the same way. */
+static inline int beats_gemm_check(const int8_t *a, size_t a_stride, const float *a_scales,
+                                   const void *packed_w, const float *w_scales, float *c,
+                                   size_t c_stride, size_t m_begin, size_t m_end, size_t n_begin,
+                                   size_t n_end, uint32_t flags, beats_packed_view *view) {
+    int status = beats_packed_open(packed_w, view);
+    if (status != BEATS_OK) return status;
+    if (a == NULL || a_scales == NULL || w_scales == NULL || c == NULL) return BEATS_ERROR_INVALID_ARGUMENT;
+    if (m_begin > m_end || n_begin > n_end || n_end > view->rows) return BEATS_ERROR_INVALID_ARGUMENT;
+    if (a_stride < view->columns || c_stride < n_end) return BEATS_ERROR_INVALID_ARGUMENT;
+    if ((flags & ~(uint32_t)(BEATS_GEMM_GELU | BEATS_GEMM_ACCUMULATE)) != 0) return BEATS_ERROR_INVALID_ARGUMENT;
+    return BEATS_OK;
+}
+
+static inline int beats_quantize_check(const float *x, size_t x_stride, size_t columns, const int8_t *q,
+                                       size_t q_stride, const float *scales, size_t rows) {
+    if (rows == 0 || columns == 0) return BEATS_OK;
+    if (x == NULL || q == NULL || scales == NULL) return BEATS_ERROR_INVALID_ARGUMENT;
+    if (x_stride < columns || q_stride < columns) return BEATS_ERROR_INVALID_ARGUMENT;
+    return BEATS_OK;
+}
+
+/* ---- Element operations (the definition every variant mirrors) -------------------------------- */
+
+/* SSE/AVX min/max semantics: if either operand is NaN (or both are zeros), the second is returned. */
+static inline float beats_min_like_simd(float a, float b) { return a < b ? a : b; }
+static inline float beats_max_like_simd(float a, float b) { return a > b ? a : b; }
+
+/* |x| as ordered bits: integer max of these is the float max of |x|, NaN (bits above Inf) winning. */
+static inline int32_t beats_abs_bits(float x) {
+    int32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    return bits & 0x7fffffff;
+}
+
+static inline float beats_float_from_bits(int32_t bits) {
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+/* The per-row scale from the largest |x| bits. */
+static inline float beats_row_scale(int32_t max_abs_bits) {
+    return beats_float_from_bits(max_abs_bits) / 127.0f;
+}
+
+/* q = clamp(rint(x / scale), -127, 127), NaN quotient → 0. Caller handles scale == 0. */
+static inline int8_t beats_quantize_element(float x, float scale) {
+    float r = x / scale;
+    if (r != r) r = 0.0f;
+    r = beats_max_like_simd(r, -127.0f);
+    r = beats_min_like_simd(r, 127.0f);
+    /* Adding and subtracting 1.5·2^23 rounds |r| < 2^22 to an integer, half to even in the default
+     * rounding mode — the same result as cvtps2dq, without a libm call. */
+    float rounded = (r + 12582912.0f) - 12582912.0f;
+    return (int8_t)(int32_t)rounded;
+}
+
+/* erf(z) ≈ z·P(z²)/Q(z²) for |z| < BEATS_ERF_LIMIT, ±1 beyond; coefficients fitted by
+ * bench/kernels/fit_erf.py (Lawson-weighted rational least squares, degree 5/5 in z²). */
+#define BEATS_ERF_LIMIT 3.925f
+#define BEATS_ERF_P0 1.128378987312317f
+#define BEATS_ERF_P1 0.19297179579734802f
+#define BEATS_ERF_P2 0.05308413505554199f
+#define BEATS_ERF_P3 0.0038762621115893126f
+#define BEATS_ERF_P4 0.0002874851052183658f
+#define BEATS_ERF_P5 2.0308029888838064e-06f
+#define BEATS_ERF_Q1 0.5043484568595886f
+#define BEATS_ERF_Q2 0.1151670441031456f
+#define BEATS_ERF_Q3 0.015188231132924557f
+#define BEATS_ERF_Q4 0.0011897237272933125f
+#define BEATS_ERF_Q5 3.803038998739794e-05f
+#define BEATS_FRAC_1_SQRT2 0.70710678118654752f
+
+/* gelu(x) = 0.5·x·(1 + erf(x/√2)). The order of operations here is the contract for the SIMD code. */
+static inline float beats_gelu_element(float x) {
+    float z = x * BEATS_FRAC_1_SQRT2;
+    float zc = beats_max_like_simd(z, -BEATS_ERF_LIMIT);
+    zc = beats_min_like_simd(zc, BEATS_ERF_LIMIT);
+    float t = zc * zc;
+    float p = BEATS_ERF_P5;
+    p = p * t + BEATS_ERF_P4;
+    p = p * t + BEATS_ERF_P3;
+    p = p * t + BEATS_ERF_P2;
+    p = p * t + BEATS_ERF_P1;
+    p = p * t + BEATS_ERF_P0;
+    float q = BEATS_ERF_Q5;
+    q = q * t + BEATS_ERF_Q4;
+    q = q * t + BEATS_ERF_Q3;
+    q = q * t + BEATS_ERF_Q2;
+    q = q * t + BEATS_ERF_Q1;
+    q = q * t + 1.0f;
+    float e = zc * (p / q);
+    if (zc >= BEATS_ERF_LIMIT) e = 1.0f;
+    if (zc <= -BEATS_ERF_LIMIT) e = -1.0f;
+    float half = 0.5f * x;
+    return half * (1.0f + e);
+}
+
+/* The GEMM epilogue for one output element. */
+static inline float beats_epilogue_element(int32_t acc, float a_scale, float w_scale, const float *bias,
+                                           size_t n, uint32_t flags, const float *c_old) {
+    float scale = a_scale * w_scale;
+    float y = (float)acc * scale;
+    if (bias != NULL) y = y + bias[n];
+    if (flags & BEATS_GEMM_GELU) y = beats_gelu_element(y);
+    if (flags & BEATS_GEMM_ACCUMULATE) y = *c_old + y;
+    return y;
+}
+
+/* Internal entry points shared between files. */
+int beats_cpu_can_run(beats_kernel_variant variant);
+
+#endif /* BEATS_KERNELS_INTERNAL_H */
