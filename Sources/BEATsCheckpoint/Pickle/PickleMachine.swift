@@ -14,6 +14,8 @@ import BEATsCore
 public struct PickleMachine {
     /// Turns a persistent id (the node BINPERSID popped; `object.root` is set to it too) into
     /// the storage it names. Errors thrown here propagate from ``load(_:fileOffset:context:limits:persistentLoad:)`` unchanged.
+    /// Read what you need from `object` and let it go: keeping a copy would make the machine's
+    /// next write copy the whole arena.
     public typealias PersistentLoader = (_ object: PickleObject, _ persistentID: PickleNodeID) throws -> TorchStorageReference
 
     /// Loads one pickle from `bytes`, stopping at its STOP opcode (bytes after it are not read;

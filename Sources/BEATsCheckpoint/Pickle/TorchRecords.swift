@@ -47,6 +47,7 @@ public struct TorchStorageReference: Sendable, Hashable {
     ///
     /// This is the default ``PickleMachine`` persistent loader; callers that need to check the
     /// key (that `data/<key>` exists) call it and then check.
+    /// Longest key, location or view key accepted, in UTF-8 bytes.
     public static let maxFieldLength = 256
 
     public init(persistentID: PickleNodeID, in object: PickleObject) throws(PickleError) {
