@@ -22,11 +22,12 @@ import Darwin
 /// Precision: torchaudio works in float32. The per-sample steps before the FFT (scaling, frame
 /// mean, pre-emphasis, Povey window and the window product) are done here with the same float32
 /// operations in the same order, because the log-mel of quiet bands is sensitive to their
-/// rounding; the FFT, power, mel sums and log are done in double (torchaudio's float32 FFT is
-/// MKL's, whose rounding depends on the CPU and cannot be reproduced) and rounded once at the end.
-/// Mel weights are built with torchaudio's float32 arithmetic. Bands tens of dB below a frame's
-/// peak (between the harmonics of a pure tone, say) therefore differ from torchaudio by that
-/// FFT's rounding noise, which is larger than 1e-4 there; elsewhere the two agree to ~2e-5.
+/// rounding; the FFT, power and mel sums are done in double (torchaudio's float32 FFT is MKL's,
+/// whose rounding depends on the CPU and cannot be reproduced), rounded to float for the log, as
+/// torchaudio takes it. Mel weights are built with torchaudio's float32 arithmetic. Bands 70 dB
+/// or more below their frame's strongest band (between the harmonics of a pure tone, say)
+/// therefore differ from torchaudio by that FFT's rounding noise, which exceeds 1e-4 there;
+/// everywhere else the two agree to ~2e-5.
 public enum KaldiFbank {
     /// BEATs' fbank normalisation constants (`fbank_mean`, `fbank_std` in BEATs.py).
     public static let beatsMean: Float = 15.41663
