@@ -293,46 +293,46 @@ private struct HeaderFieldReader {
 
     var offset: Int { reader.fileOffset }
 
-    mutating func u8(_ field: String) throws(NativeFormatError) -> UInt8 {
-        guard let value = reader.readUInt8() else { throw .headerTruncated(field: field, offset: offset) }
+    mutating func u8(_ field: @autoclosure () -> String) throws(NativeFormatError) -> UInt8 {
+        guard let value = reader.readUInt8() else { throw .headerTruncated(field: field(), offset: offset) }
         return value
     }
 
-    mutating func u32(_ field: String) throws(NativeFormatError) -> UInt32 {
-        guard let value = reader.readInteger(UInt32.self) else { throw .headerTruncated(field: field, offset: offset) }
+    mutating func u32(_ field: @autoclosure () -> String) throws(NativeFormatError) -> UInt32 {
+        guard let value = reader.readInteger(UInt32.self) else { throw .headerTruncated(field: field(), offset: offset) }
         return value
     }
 
-    mutating func u64(_ field: String) throws(NativeFormatError) -> UInt64 {
-        guard let value = reader.readInteger(UInt64.self) else { throw .headerTruncated(field: field, offset: offset) }
+    mutating func u64(_ field: @autoclosure () -> String) throws(NativeFormatError) -> UInt64 {
+        guard let value = reader.readInteger(UInt64.self) else { throw .headerTruncated(field: field(), offset: offset) }
         return value
     }
 
-    mutating func bool(_ field: String) throws(NativeFormatError) -> Bool {
+    mutating func bool(_ field: @autoclosure () -> String) throws(NativeFormatError) -> Bool {
         let at = offset
-        let value = try u8(field)
-        guard value <= 1 else { throw .invalidBool(field: field, value: value, offset: at) }
+        let value = try u8(field())
+        guard value <= 1 else { throw .invalidBool(field: field(), value: value, offset: at) }
         return value == 1
     }
 
-    mutating func bytes(_ field: String, count: Int) throws(NativeFormatError) -> UnsafeRawBufferPointer {
-        guard let value = reader.readBytes(count) else { throw .headerTruncated(field: field, offset: offset) }
+    mutating func bytes(_ field: @autoclosure () -> String, count: Int) throws(NativeFormatError) -> UnsafeRawBufferPointer {
+        guard let value = reader.readBytes(count) else { throw .headerTruncated(field: field(), offset: offset) }
         return value
     }
 
     /// A u32 count, checked against its limit before anything is allocated for it.
-    mutating func count(_ field: String, limit: Int) throws(NativeFormatError) -> Int {
+    mutating func count(_ field: @autoclosure () -> String, limit: Int) throws(NativeFormatError) -> Int {
         let at = offset
-        let value = try u32(field)
-        guard Int(value) <= limit else { throw .limitExceeded(field: field, value: UInt64(value), limit: limit, offset: at) }
+        let value = try u32(field())
+        guard Int(value) <= limit else { throw .limitExceeded(field: field(), value: UInt64(value), limit: limit, offset: at) }
         return Int(value)
     }
 
-    mutating func string(_ field: String, limit: Int) throws(NativeFormatError) -> String {
-        let length = try count("length of \(field)", limit: limit)
+    mutating func string(_ field: @autoclosure () -> String, limit: Int) throws(NativeFormatError) -> String {
+        let length = try count("length of \(field())", limit: limit)
         let at = offset
-        guard let raw = reader.readBytes(length) else { throw .headerTruncated(field: field, offset: at) }
-        guard let text = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8(field: field, offset: at) }
+        guard let raw = reader.readBytes(length) else { throw .headerTruncated(field: field(), offset: at) }
+        guard let text = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8(field: field(), offset: at) }
         return text
     }
 

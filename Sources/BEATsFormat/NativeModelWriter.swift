@@ -1,4 +1,5 @@
 import BEATsCore
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -143,6 +144,27 @@ public final class NativeModelWriter {
         hasher.update(bytes)
         try writeFully(bytes, at: region.offset + writtenInRegion)
         writtenInRegion += bytes.count
+        startWritebackIfDue(upTo: region.offset + writtenInRegion)
+    }
+
+    /// Bytes before this offset were written when the last background flush started.
+    private var writebackStarted = 0
+    private static let writebackInterval = 32 << 20
+    private let writeback = DispatchGroup()
+    private var writebackInFlight = false
+
+    /// Flushes finished data to disk on another thread while conversion goes on, so the final
+    /// `fsync` waits for little more than the last interval instead of the whole file.
+    private func startWritebackIfDue(upTo end: Int) {
+        guard end - writebackStarted >= Self.writebackInterval else { return }
+        if writebackInFlight {
+            // Still flushing the previous interval: let it finish rather than queue another.
+            guard writeback.wait(timeout: .now()) == .success else { return }
+        }
+        writebackStarted = end
+        writebackInFlight = true
+        let descriptor = self.descriptor
+        DispatchQueue.global(qos: .utility).async(group: writeback) { _ = fsync(descriptor) }
     }
 
     /// Closes the current region (all its bytes must have been appended) and records its checksum.
@@ -167,6 +189,7 @@ public final class NativeModelWriter {
     /// `update` may fill in header fields known only at the end (the source's SHA-256).
     public func commit(update: (inout NativeHeader) -> Void = { _ in }) throws(NativeWriteError) {
         if regionIndex < regions.count { throw .regionsLeft(next: header.tensors[regions[regionIndex].tensorIndex].name) }
+        writeback.wait()
         update(&header)
         let prefix = header.encodedPrefix()
         var failure: NativeWriteError?
@@ -197,6 +220,7 @@ public final class NativeModelWriter {
 
     /// Closes and removes the temporary file; the destination is left as it was.
     public func abandon() {
+        writeback.wait()  // a background flush may still use the descriptor
         if descriptor >= 0 {
             close(descriptor)
             descriptor = -1

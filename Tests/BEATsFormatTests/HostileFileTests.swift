@@ -122,9 +122,9 @@ struct HostileFileTests {
         let specimen = try Specimen()
         defer { specimen.converted.remove() }
         let position = specimen.index(of: "predictor.bias")
-        let end = specimen.bytes.count + 64 * 100
-        let bytes = specimen.withHeader { $0.tensors[position].data.offset = end - specimen.header.tensors[position].data.length / 64 * 64 }
-        let offset = end - specimen.header.tensors[position].data.length / 64 * 64
+        // Aligned, after the previous region, but beyond the end of the file.
+        let offset = (specimen.bytes.count + 63) / 64 * 64 + 64 * 100
+        let bytes = specimen.withHeader { $0.tensors[position].data.offset = offset }
         #expect(throws: NativeFormatError.pastEndOfFile(tensor: "predictor.bias", region: .data,
                                                         end: UInt64(offset + specimen.header.tensors[position].data.length),
                                                         fileSize: specimen.bytes.count)) {
