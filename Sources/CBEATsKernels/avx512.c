@@ -7,7 +7,8 @@
  * is precomputed per weight row by beats_pack_weights. |Σ (a+128)·w| ≤ 255·127·65536 < 2^31.
  *
  * Register tile: 8 activation rows × 32 weight rows (two packed panels, one ZMM = 16 outputs × 4 k
- * each) → 16 ZMM accumulators whose lanes are output columns.
+ * each) → 16 ZMM accumulators whose lanes are output columns. A block of activation rows is first
+ * copied to the thread's scratch as a + 128, so the inner loop is broadcast + vpdpbusd only.
  *
  * This file is compiled on every x86-64 build, but runs only where cpuid reports AVX-512F/BW/VNNI
  * and the OS saves ZMM state. bench/kernels/emulated_vnni_check.sh runs it through SIMDe's portable
@@ -68,13 +69,19 @@ BEATS_TARGET_AVX512 static inline void beats_epilogue_avx512(__m512i acc, float 
     _mm512_mask_storeu_ps(c_row + column0, mask, y);
 }
 
-/* ---- The register tile ------------------------------------------------------------------------ */
+/* ---- The register tile ------------------------------------------------------------------------
+ *
+ * Activations reach the tile either PACKED — a block of rows copied once into the thread's scratch as
+ * u = a XOR 0x80 = a + 128, padded with 0x80 (a = 0) to whole quads — or DIRECT from the caller's rows
+ * (only when K is too large for the scratch), converted per broadcast.
+ */
+enum { BEATS_AVX512_DIRECT, BEATS_AVX512_PACKED };
 
-/* acc[r][h] = Σ_k A[row r][k] · W[16(p+h) + lane][k] for `rows` (1…8) and `panels` (1 or 2), both
+/* acc[r][h] = Σ_k A[row r][k] · W[16(p+h) + lane][k] for `rows` (1…8) and `panels` (1 or 2), all
  * constants after inlining. */
 BEATS_TARGET_AVX512 __attribute__((always_inline)) static inline void
-beats_tile_avx512(const int8_t *a, size_t a_stride, int rows, int panels, const beats_packed_view *view, size_t p,
-                  __m512i acc[BEATS_VNNI_TILE_ROWS][2]) {
+beats_tile_avx512(int form, const int8_t *a, size_t a_stride, int rows, int panels, const beats_packed_view *view,
+                  size_t p, __m512i acc[BEATS_VNNI_TILE_ROWS][2]) {
     const int8_t *panel0 = beats_panel(view, p);
     const int8_t *panel1 = panels == 2 ? beats_panel(view, p + 1) : panel0;
     const __m512i offset = _mm512_set1_epi32((int32_t)0x80808080u);
@@ -82,30 +89,34 @@ beats_tile_avx512(const int8_t *a, size_t a_stride, int rows, int panels, const 
     for (size_t quad = 0; quad < view->quads; quad++) {
         const __m512i w0 = _mm512_load_si512((const void *)(panel0 + quad * BEATS_PANEL_BYTES_PER_QUAD));
         const __m512i w1 = _mm512_load_si512((const void *)(panel1 + quad * BEATS_PANEL_BYTES_PER_QUAD));
-        const int full = quad < view->full_quads;
         for (int r = 0; r < rows; r++) {
             const int8_t *row = a + (size_t)r * a_stride;
-            int32_t bytes;
-            if (full) {
+            __m512i activations;
+            if (form == BEATS_AVX512_PACKED) {
+                int32_t bytes;
                 memcpy(&bytes, row + 4 * quad, 4);
+                activations = _mm512_set1_epi32(bytes);
             } else {
-                bytes = beats_activation_quad(row, quad, view->columns);
+                int32_t bytes;
+                if (quad < view->full_quads) {
+                    memcpy(&bytes, row + 4 * quad, 4);
+                } else {
+                    bytes = beats_activation_quad(row, quad, view->columns);
+                }
+                activations = _mm512_xor_si512(_mm512_set1_epi32(bytes), offset);
             }
-            const __m512i activations = _mm512_xor_si512(_mm512_set1_epi32(bytes), offset);
             acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], activations, w0);
             if (panels == 2) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], activations, w1);
         }
     }
     for (int h = 0; h < panels; h++) {
         const __m512i sums = _mm512_loadu_si512((const void *)(view->row_sums + 16 * (p + (size_t)h)));
-        const __m512i correction = _mm512_slli_epi32(sums, 7);
+        const __m512i correction = _mm512_slli_epi32(sums, 7); /* 128·Σw */
         for (int r = 0; r < rows; r++) acc[r][h] = _mm512_sub_epi32(acc[r][h], correction);
     }
 }
 
 typedef struct beats_avx512_job {
-    const int8_t *a;
-    size_t a_stride;
     const float *a_scales;
     const beats_packed_view *view;
     const float *w_scales;
@@ -117,9 +128,10 @@ typedef struct beats_avx512_job {
 } beats_avx512_job;
 
 BEATS_TARGET_AVX512 __attribute__((always_inline)) static inline void
-beats_tile_and_store_avx512(const beats_avx512_job *job, int rows, int panels, size_t m, size_t p) {
+beats_tile_and_store_avx512(const beats_avx512_job *job, int form, const int8_t *a, size_t a_stride, int rows,
+                            int panels, size_t m, size_t p) {
     __m512i acc[BEATS_VNNI_TILE_ROWS][2];
-    beats_tile_avx512(job->a + m * job->a_stride, job->a_stride, rows, panels, job->view, p, acc);
+    beats_tile_avx512(form, a, a_stride, rows, panels, job->view, p, acc);
     for (int h = 0; h < panels; h++) {
         const size_t column0 = (p + (size_t)h) * BEATS_PANEL_COLUMNS;
         const size_t from = job->n_begin > column0 ? job->n_begin - column0 : 0;
@@ -135,12 +147,13 @@ beats_tile_and_store_avx512(const beats_avx512_job *job, int rows, int panels, s
 
 #define BEATS_AVX512_ROWS_CASE(count)                                                                        \
     case count:                                                                                              \
-        if (panels == 2) beats_tile_and_store_avx512(job, count, 2, m, p);                                   \
-        else beats_tile_and_store_avx512(job, count, 1, m, p);                                               \
+        if (panels == 2) beats_tile_and_store_avx512(job, form, a, a_stride, count, 2, m, p);                \
+        else beats_tile_and_store_avx512(job, form, a, a_stride, count, 1, m, p);                            \
         break;
 
-BEATS_TARGET_AVX512 static void beats_tile_rows_avx512(const beats_avx512_job *job, size_t rows, int panels, size_t m,
-                                                       size_t p) {
+BEATS_TARGET_AVX512 __attribute__((always_inline)) static inline void
+beats_tile_rows_avx512(const beats_avx512_job *job, int form, const int8_t *a, size_t a_stride, size_t rows,
+                       int panels, size_t m, size_t p) {
     switch (rows) {
         BEATS_AVX512_ROWS_CASE(8)
         BEATS_AVX512_ROWS_CASE(7)
@@ -155,23 +168,59 @@ BEATS_TARGET_AVX512 static void beats_tile_rows_avx512(const beats_avx512_job *j
     }
 }
 
-BEATS_TARGET_AVX512 static void beats_gemm_s8_avx512_body(const beats_avx512_job *job, size_t m_begin, size_t m_end) {
-    const beats_packed_view *view = job->view;
-    size_t block_rows = (size_t)(128 * 1024) / view->columns_padded;
-    block_rows = block_rows / BEATS_VNNI_TILE_ROWS * BEATS_VNNI_TILE_ROWS;
-    if (block_rows < BEATS_VNNI_TILE_ROWS) block_rows = BEATS_VNNI_TILE_ROWS;
-    if (block_rows > 256) block_rows = 256;
+/* Every panel pair of the column range over rows [m, block_end) (a: row m's activations in `form`). */
+BEATS_TARGET_AVX512 __attribute__((noinline)) static void
+beats_block_avx512(const beats_avx512_job *job, int form, const int8_t *a, size_t a_stride, size_t m, size_t block_end) {
     const size_t first_panel = job->n_begin / BEATS_PANEL_COLUMNS;
     const size_t end_panel = (job->n_end + BEATS_PANEL_COLUMNS - 1) / BEATS_PANEL_COLUMNS;
-    for (size_t block = m_begin; block < m_end; block += block_rows) {
-        const size_t block_end = m_end - block < block_rows ? m_end : block + block_rows;
-        for (size_t p = first_panel; p < end_panel; p += 2) {
-            const int panels = end_panel - p >= 2 ? 2 : 1;
-            for (size_t m = block; m < block_end; m += BEATS_VNNI_TILE_ROWS) {
-                const size_t rows = block_end - m < BEATS_VNNI_TILE_ROWS ? block_end - m : BEATS_VNNI_TILE_ROWS;
-                beats_tile_rows_avx512(job, rows, panels, m, p);
+    for (size_t p = first_panel; p < end_panel; p += 2) {
+        const int panels = end_panel - p >= 2 ? 2 : 1;
+        for (size_t row = m; row < block_end; row += BEATS_VNNI_TILE_ROWS) {
+            const size_t rows = block_end - row < BEATS_VNNI_TILE_ROWS ? block_end - row : BEATS_VNNI_TILE_ROWS;
+            const int8_t *tile_rows = a + (row - m) * a_stride;
+            if (form == BEATS_AVX512_PACKED) {
+                beats_tile_rows_avx512(job, BEATS_AVX512_PACKED, tile_rows, a_stride, rows, panels, row, p);
+            } else {
+                beats_tile_rows_avx512(job, BEATS_AVX512_DIRECT, tile_rows, a_stride, rows, panels, row, p);
             }
         }
+    }
+}
+
+/* Copies `rows` activation rows into the scratch as a + 128 (unsigned), padded with 128 (a = 0). */
+BEATS_TARGET_AVX512 static void beats_pack_block_avx512(const int8_t *a, size_t a_stride, size_t rows,
+                                                        const beats_packed_view *view, int8_t *block) {
+    const __m512i offset = _mm512_set1_epi32((int32_t)0x80808080u);
+    const size_t columns = view->columns, padded = view->columns_padded;
+    for (size_t r = 0; r < rows; r++) {
+        const int8_t *row = a + r * a_stride;
+        int8_t *out = block + r * padded;
+        size_t k = 0;
+        for (; k + 64 <= columns; k += 64) {
+            _mm512_storeu_si512((void *)(out + k), _mm512_xor_si512(_mm512_loadu_si512((const void *)(row + k)), offset));
+        }
+        for (; k < columns; k++) out[k] = (int8_t)(row[k] ^ (int8_t)0x80);
+        for (; k < padded; k++) out[k] = (int8_t)0x80;
+    }
+}
+
+BEATS_TARGET_AVX512 static void beats_gemm_s8_avx512_body(const beats_avx512_job *job, const int8_t *a, size_t a_stride,
+                                                          size_t m_begin, size_t m_end) {
+    const size_t padded = job->view->columns_padded;
+    size_t block_rows = BEATS_SCRATCH_BYTES / padded / BEATS_VNNI_TILE_ROWS * BEATS_VNNI_TILE_ROWS;
+    if (block_rows > 256) block_rows = 256;
+    int8_t *scratch = block_rows >= BEATS_VNNI_TILE_ROWS ? beats_thread_scratch() : NULL;
+    if (scratch == NULL) {
+        for (size_t block = m_begin; block < m_end; block += 64) {
+            const size_t block_end = m_end - block < 64 ? m_end : block + 64;
+            beats_block_avx512(job, BEATS_AVX512_DIRECT, a + block * a_stride, a_stride, block, block_end);
+        }
+        return;
+    }
+    for (size_t block = m_begin; block < m_end; block += block_rows) {
+        const size_t block_end = m_end - block < block_rows ? m_end : block + block_rows;
+        beats_pack_block_avx512(a + block * a_stride, a_stride, block_end - block, job->view, scratch);
+        beats_block_avx512(job, BEATS_AVX512_PACKED, scratch, padded, block, block_end);
     }
 }
 
@@ -185,14 +234,14 @@ int beats_gemm_s8_avx512vnni(const int8_t *a, size_t a_stride, const float *a_sc
     int status = beats_gemm_check(a, a_stride, a_scales, packed_w, w_scales, c, c_stride, m_begin, m_end,
                                   n_begin, n_end, flags, &view);
     if (status != BEATS_OK || m_begin == m_end || n_begin == n_end) return status;
-    const beats_avx512_job job = {a, a_stride, a_scales, &view, w_scales, bias, c, c_stride, n_begin, n_end, flags};
-    beats_gemm_s8_avx512_body(&job, m_begin, m_end);
+    const beats_avx512_job job = {a_scales, &view, w_scales, bias, c, c_stride, n_begin, n_end, flags};
+    beats_gemm_s8_avx512_body(&job, a, a_stride, m_begin, m_end);
     return BEATS_OK;
 }
 
 /* ---- Activation quantization ------------------------------------------------------------------ */
 
-BEATS_TARGET_AVX512 static void beats_quantize_row_avx512(const float *row, size_t columns, int8_t *out,
+BEATS_TARGET_AVX512 static void beats_quantize_row_avx512(const float *row, size_t columns, float level, int8_t *out,
                                                           float *scale_out) {
     const __m512i magnitude_mask = _mm512_set1_epi32(0x7fffffff);
     __m512i max_bits = _mm512_setzero_si512();
@@ -205,14 +254,14 @@ BEATS_TARGET_AVX512 static void beats_quantize_row_avx512(const float *row, size
         const int32_t bits = beats_abs_bits(row[k]);
         max_abs_bits = bits > max_abs_bits ? bits : max_abs_bits;
     }
-    const float scale = beats_row_scale(max_abs_bits);
+    const float scale = beats_row_scale(max_abs_bits, level);
     *scale_out = scale;
     if (scale == 0.0f) {
         memset(out, 0, columns);
         return;
     }
     const __m512 scales = _mm512_set1_ps(scale);
-    const __m512 low = _mm512_set1_ps(-127.0f), high = _mm512_set1_ps(127.0f);
+    const __m512 low = _mm512_set1_ps(-level), high = _mm512_set1_ps(level);
     k = 0;
     for (; k + 16 <= columns; k += 16) {
         __m512 r = _mm512_div_ps(_mm512_loadu_ps(row + k), scales);
@@ -220,17 +269,19 @@ BEATS_TARGET_AVX512 static void beats_quantize_row_avx512(const float *row, size
         r = _mm512_min_ps(_mm512_max_ps(r, low), high);
         _mm_storeu_si128((__m128i *)(void *)(out + k), _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(r)));
     }
-    for (; k < columns; k++) out[k] = beats_quantize_element(row[k], scale);
+    for (; k < columns; k++) out[k] = beats_quantize_element(row[k], scale, level);
 }
 
-int beats_quantize_rows_avx512(const float *x, size_t x_stride, size_t rows, size_t columns, int8_t *q,
-                               size_t q_stride, float *scales) {
+int beats_quantize_rows_avx512(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level,
+                               int8_t *q, size_t q_stride, float *scales) {
 #ifndef BEATS_EMULATE_AVX512
     if (!beats_cpu_can_run(BEATS_KERNEL_AVX512VNNI)) return BEATS_ERROR_UNAVAILABLE;
 #endif
-    int status = beats_quantize_check(x, x_stride, columns, q, q_stride, scales, rows);
+    int status = beats_quantize_check(x, x_stride, columns, max_level, q, q_stride, scales, rows);
     if (status != BEATS_OK || rows == 0 || columns == 0) return status;
-    for (size_t r = 0; r < rows; r++) beats_quantize_row_avx512(x + r * x_stride, columns, q + r * q_stride, &scales[r]);
+    for (size_t r = 0; r < rows; r++) {
+        beats_quantize_row_avx512(x + r * x_stride, columns, (float)max_level, q + r * q_stride, &scales[r]);
+    }
     return BEATS_OK;
 }
 
@@ -261,9 +312,9 @@ int beats_gemm_s8_avx512vnni(const int8_t *a, size_t a_stride, const float *a_sc
     return BEATS_ERROR_UNAVAILABLE;
 }
 
-int beats_quantize_rows_avx512(const float *x, size_t x_stride, size_t rows, size_t columns, int8_t *q,
-                               size_t q_stride, float *scales) {
-    (void)x, (void)x_stride, (void)rows, (void)columns, (void)q, (void)q_stride, (void)scales;
+int beats_quantize_rows_avx512(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level,
+                               int8_t *q, size_t q_stride, float *scales) {
+    (void)x, (void)x_stride, (void)rows, (void)columns, (void)max_level, (void)q, (void)q_stride, (void)scales;
     return BEATS_ERROR_UNAVAILABLE;
 }
 

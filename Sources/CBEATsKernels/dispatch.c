@@ -3,6 +3,7 @@
  */
 #include "kernels_internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -150,14 +151,39 @@ const char *beats_status_description(int status) {
     }
 }
 
+/* ---- Per-thread scratch ---------------------------------------------------------------------- */
+
+static pthread_key_t beats_scratch_key;
+static int beats_scratch_key_ready = 0;
+static pthread_once_t beats_scratch_once = PTHREAD_ONCE_INIT;
+
+static void beats_make_scratch_key(void) {
+    beats_scratch_key_ready = pthread_key_create(&beats_scratch_key, free) == 0;
+}
+
+int8_t *beats_thread_scratch(void) {
+    pthread_once(&beats_scratch_once, beats_make_scratch_key);
+    if (!beats_scratch_key_ready) return NULL;
+    int8_t *scratch = pthread_getspecific(beats_scratch_key);
+    if (scratch != NULL) return scratch;
+    void *allocated = NULL;
+    if (posix_memalign(&allocated, 64, BEATS_SCRATCH_BYTES) != 0) return NULL;
+    if (pthread_setspecific(beats_scratch_key, allocated) != 0) {
+        free(allocated);
+        return NULL;
+    }
+    return allocated;
+}
+
 /* ---- Dispatching entry points ----------------------------------------------------------------- */
 
-int beats_quantize_rows(const float *x, size_t x_stride, size_t rows, size_t columns, int8_t *q,
+int beats_quantize_rows(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level, int8_t *q,
                         size_t q_stride, float *scales) {
     switch (beats_kernel_selected()) {
-    case BEATS_KERNEL_AVX512VNNI: return beats_quantize_rows_avx512(x, x_stride, rows, columns, q, q_stride, scales);
-    case BEATS_KERNEL_AVX2: return beats_quantize_rows_avx2(x, x_stride, rows, columns, q, q_stride, scales);
-    default: return beats_quantize_rows_scalar(x, x_stride, rows, columns, q, q_stride, scales);
+    case BEATS_KERNEL_AVX512VNNI:
+        return beats_quantize_rows_avx512(x, x_stride, rows, columns, max_level, q, q_stride, scales);
+    case BEATS_KERNEL_AVX2: return beats_quantize_rows_avx2(x, x_stride, rows, columns, max_level, q, q_stride, scales);
+    default: return beats_quantize_rows_scalar(x, x_stride, rows, columns, max_level, q, q_stride, scales);
     }
 }
 

@@ -131,8 +131,9 @@ static inline int beats_gemm_check(const int8_t *a, size_t a_stride, const float
     return BEATS_OK;
 }
 
-static inline int beats_quantize_check(const float *x, size_t x_stride, size_t columns, const int8_t *q,
-                                       size_t q_stride, const float *scales, size_t rows) {
+static inline int beats_quantize_check(const float *x, size_t x_stride, size_t columns, int max_level,
+                                       const int8_t *q, size_t q_stride, const float *scales, size_t rows) {
+    if (max_level < 1 || max_level > 127) return BEATS_ERROR_INVALID_ARGUMENT;
     if (rows == 0 || columns == 0) return BEATS_OK;
     if (x == NULL || q == NULL || scales == NULL) return BEATS_ERROR_INVALID_ARGUMENT;
     if (x_stride < columns || q_stride < columns) return BEATS_ERROR_INVALID_ARGUMENT;
@@ -159,16 +160,16 @@ static inline float beats_float_from_bits(int32_t bits) {
 }
 
 /* The per-row scale from the largest |x| bits. */
-static inline float beats_row_scale(int32_t max_abs_bits) {
-    return beats_float_from_bits(max_abs_bits) / 127.0f;
+static inline float beats_row_scale(int32_t max_abs_bits, float level) {
+    return beats_float_from_bits(max_abs_bits) / level;
 }
 
-/* q = clamp(rint(x / scale), -127, 127), NaN quotient → 0. Caller handles scale == 0. */
-static inline int8_t beats_quantize_element(float x, float scale) {
+/* q = clamp(rint(x / scale), -level, level), NaN quotient → 0. Caller handles scale == 0. */
+static inline int8_t beats_quantize_element(float x, float scale, float level) {
     float r = x / scale;
     if (r != r) r = 0.0f;
-    r = beats_max_like_simd(r, -127.0f);
-    r = beats_min_like_simd(r, 127.0f);
+    r = beats_max_like_simd(r, -level);
+    r = beats_min_like_simd(r, level);
     /* Adding and subtracting 1.5·2^23 rounds |r| < 2^22 to an integer, half to even in the default
      * rounding mode — the same result as cvtps2dq, without a libm call. */
     float rounded = (r + 12582912.0f) - 12582912.0f;
@@ -229,5 +230,12 @@ static inline float beats_epilogue_element(int32_t acc, float a_scale, float w_s
 
 /* Internal entry points shared between files. */
 int beats_cpu_can_run(beats_kernel_variant variant);
+
+/* A 64-byte aligned per-thread scratch block of BEATS_SCRATCH_BYTES, allocated on a thread's first
+ * call and freed when the thread exits; NULL if it cannot be allocated (callers then use a path
+ * without scratch). The SIMD GEMMs copy a block of activation rows into it in the form their inner
+ * loop wants (|a| and a, a + 64, a + 128), once per block instead of once per weight panel. */
+#define BEATS_SCRATCH_BYTES (128 * 1024)
+int8_t *beats_thread_scratch(void);
 
 #endif /* BEATS_KERNELS_INTERNAL_H */

@@ -6,10 +6,11 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-int beats_quantize_rows_scalar(const float *x, size_t x_stride, size_t rows, size_t columns, int8_t *q,
-                               size_t q_stride, float *scales) {
-    int status = beats_quantize_check(x, x_stride, columns, q, q_stride, scales, rows);
+int beats_quantize_rows_scalar(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level,
+                               int8_t *q, size_t q_stride, float *scales) {
+    int status = beats_quantize_check(x, x_stride, columns, max_level, q, q_stride, scales, rows);
     if (status != BEATS_OK || rows == 0 || columns == 0) return status;
+    const float level = (float)max_level;
     for (size_t r = 0; r < rows; r++) {
         const float *row = x + r * x_stride;
         int8_t *out = q + r * q_stride;
@@ -18,13 +19,13 @@ int beats_quantize_rows_scalar(const float *x, size_t x_stride, size_t rows, siz
             const int32_t bits = beats_abs_bits(row[k]);
             max_bits = bits > max_bits ? bits : max_bits;
         }
-        const float scale = beats_row_scale(max_bits);
+        const float scale = beats_row_scale(max_bits, level);
         scales[r] = scale;
         if (scale == 0.0f) {
             memset(out, 0, columns);
             continue;
         }
-        for (size_t k = 0; k < columns; k++) out[k] = beats_quantize_element(row[k], scale);
+        for (size_t k = 0; k < columns; k++) out[k] = beats_quantize_element(row[k], scale, level);
     }
     return BEATS_OK;
 }

@@ -41,7 +41,8 @@ struct GemmTests {
 
     /// Either compares `variant` with scalar, or — where this CPU cannot run it — checks that it refuses
     /// (BEATS_ERROR_UNAVAILABLE) and says so in the test log: the variant is then NOT tested here.
-    private func compareOrConfirmUnavailable(_ variant: KernelVariant, _ shapes: [GemmShape], seed: UInt64) throws {
+    private func compareOrConfirmUnavailable(_ variant: KernelVariant, _ shapes: [GemmShape], seed: UInt64,
+                                             level: Int8 = 127) throws {
         guard variant.isAvailable else {
             let problem = GemmProblem.random(m: 2, n: 3, k: 5, seed: seed)
             var c = [Float](repeating: 7, count: 6)
@@ -54,7 +55,7 @@ struct GemmTests {
         var random = SplitMix64(seed: seed)
         for (index, shape) in shapes.enumerated() {
             let problem = GemmProblem.random(m: shape.m, n: shape.n, k: shape.k, seed: seed &+ UInt64(index),
-                                             withBias: index % 5 != 4, padding: shape.padding)
+                                             withBias: index % 5 != 4, padding: shape.padding, level: level)
             let flags = allFlags[index % allFlags.count]
             try compare(variant, problem, rows: 0..<shape.m, columns: 0..<shape.n, flags: flags, seed: seed ^ 0xA5)
             // A random sub-block, as a thread's share of the work would be.
@@ -78,6 +79,33 @@ struct GemmTests {
     @Test("variant equals scalar bitwise on model-sized shapes", arguments: [KernelVariant.avx2, .avx512vnni])
     func largeShapesMatchScalar(variant: KernelVariant) throws {
         try compareOrConfirmUnavailable(variant, largeShapes, seed: 424_242)
+    }
+
+    @Test("7-bit activations (the AVX2 offset path) equal scalar bitwise", arguments: [KernelVariant.avx2, .avx512vnni],
+          [3, 33, 768])
+    func sevenBitActivationsMatchScalar(variant: KernelVariant, k: Int) throws {
+        var shapes: [GemmShape] = []
+        for m in [1, 4, 17, 200] {
+            for n in [1, 16, 33] { shapes.append(GemmShape(m: m, n: n, k: k, padding: m % 2)) }
+        }
+        try compareOrConfirmUnavailable(variant, shapes, seed: 0x7B17 &+ UInt64(k), level: 63)
+    }
+
+    @Test("blocks of 7-bit and full int8 rows in one product equal scalar bitwise", arguments: [KernelVariant.avx2, .avx512vnni])
+    func mixedBlocksMatchScalar(variant: KernelVariant) throws {
+        guard variant.isAvailable else { return try compareOrConfirmUnavailable(variant, [], seed: 14) }
+        // 7-bit everywhere except one row far down, so some row blocks take the offset path and others not.
+        var problem = GemmProblem.random(m: 300, n: 40, k: 768, seed: 15, level: 63)
+        for column in 0..<768 where column % 5 == 0 { problem.activations[250 * 768 + column] = column % 2 == 0 ? 127 : -127 }
+        try compare(variant, problem, rows: 0..<300, columns: 0..<40, flags: 0, seed: 16)
+        try compare(variant, problem, rows: 100..<290, columns: 3..<37, flags: UInt32(BEATS_GEMM_GELU), seed: 17)
+    }
+
+    @Test("K beyond the scratch block (unpacked path) equals scalar bitwise", arguments: [KernelVariant.avx2, .avx512vnni])
+    func largeKMatchesScalar(variant: KernelVariant) throws {
+        let shapes = [GemmShape(m: 6, n: 20, k: 16_385), GemmShape(m: 9, n: 33, k: 20_003, padding: 1)]
+        try compareOrConfirmUnavailable(variant, shapes, seed: 18)
+        try compareOrConfirmUnavailable(variant, shapes, seed: 19, level: 63)
     }
 
     @Test("K = 1 and single rows and columns", arguments: KernelVariant.allCases)
@@ -174,7 +202,7 @@ struct GemmTests {
         let (m, n, k) = (5, 37, 70)
         var problem = GemmProblem.random(m: m, n: n, k: k, seed: 5)
         let x = [Float](repeating: 0, count: m * k)
-        let quantized = variant.quantize(x, rows: m, columns: k, stride: k)
+        let quantized = variant.quantize(x, rows: m, columns: k, stride: k, maxLevel: BEATS_ACTIVATION_LEVELS_INT8)
         #expect(quantized.scales == [Float](repeating: 0, count: m))
         problem.activations = quantized.q
         problem.activationScales = quantized.scales

@@ -49,7 +49,8 @@ enum KernelVariant: String, CaseIterable, CustomStringConvertible, Sendable {
         }
     }
 
-    func quantize(_ x: [Float], rows: Int, columns: Int, stride: Int) -> (status: Int32, q: [Int8], scales: [Float]) {
+    func quantize(_ x: [Float], rows: Int, columns: Int, stride: Int, maxLevel: Int32 = BEATS_ACTIVATION_LEVELS_INT8)
+        -> (status: Int32, q: [Int8], scales: [Float]) {
         var q = [Int8](repeating: 0x55, count: rows * stride)
         var scales = [Float](repeating: -1, count: rows)
         let status = x.withUnsafeBufferPointer { xp in
@@ -57,11 +58,14 @@ enum KernelVariant: String, CaseIterable, CustomStringConvertible, Sendable {
                 scales.withUnsafeMutableBufferPointer { sp in
                     switch self {
                     case .scalar:
-                        beats_quantize_rows_scalar(xp.baseAddress, stride, rows, columns, qp.baseAddress, stride, sp.baseAddress)
+                        beats_quantize_rows_scalar(xp.baseAddress, stride, rows, columns, maxLevel, qp.baseAddress, stride,
+                                                 sp.baseAddress)
                     case .avx2:
-                        beats_quantize_rows_avx2(xp.baseAddress, stride, rows, columns, qp.baseAddress, stride, sp.baseAddress)
+                        beats_quantize_rows_avx2(xp.baseAddress, stride, rows, columns, maxLevel, qp.baseAddress, stride,
+                                                 sp.baseAddress)
                     case .avx512vnni:
-                        beats_quantize_rows_avx512(xp.baseAddress, stride, rows, columns, qp.baseAddress, stride, sp.baseAddress)
+                        beats_quantize_rows_avx512(xp.baseAddress, stride, rows, columns, maxLevel, qp.baseAddress, stride,
+                                                 sp.baseAddress)
                     }
                 }
             }
@@ -151,11 +155,14 @@ struct GemmProblem {
     var weightScales: [Float]
     var bias: [Float]?
 
-    static func random(m: Int, n: Int, k: Int, seed: UInt64, withBias: Bool = true, padding: Int = 0) -> GemmProblem {
+    /// Activations uniform in [-level, level] (63: the 7-bit form the AVX2 kernel runs faster),
+    /// weights in [-127, 127].
+    static func random(m: Int, n: Int, k: Int, seed: UInt64, withBias: Bool = true, padding: Int = 0,
+                       level: Int8 = 127) -> GemmProblem {
         var random = SplitMix64(seed: seed)
         let activationStride = k + padding
         var activations = [Int8](repeating: 0, count: m * activationStride)
-        let dense = randomInt8s(count: m * k, using: &random)
+        let dense = randomInt8s(count: m * k, using: &random, level: level)
         for row in 0..<m {
             activations[(row * activationStride)..<(row * activationStride + k)] = dense[(row * k)..<(row * k + k)]
         }
@@ -169,15 +176,16 @@ struct GemmProblem {
             bias: withBias ? (0..<n).map { _ in Float.random(in: -1...1, using: &random) } : nil)
     }
 
-    /// Uniform values in [-127, 127], eight per generator step (the large shapes need millions).
-    static func randomInt8s(count: Int, using random: inout SplitMix64) -> [Int8] {
+    /// Uniform values in [-level, level], eight per generator step (the large shapes need millions).
+    static func randomInt8s(count: Int, using random: inout SplitMix64, level: Int8 = 127) -> [Int8] {
+        let span = 2 * Int(level) + 1
         var values = [Int8](repeating: 0, count: count)
         values.withUnsafeMutableBufferPointer { buffer in
             var index = 0
             while index < count {
                 var bits = random.next()
                 for _ in 0..<8 where index < count {
-                    buffer[index] = Int8(Int(bits & 0xFF) % 255 - 127)
+                    buffer[index] = Int8(Int(bits & 0xFF) % span - Int(level))
                     bits >>= 8
                     index += 1
                 }

@@ -18,27 +18,27 @@ struct QuantizeTests {
         return x
     }
 
-    @Test("scale is max|x|/127 and q·scale is within half a step of x", arguments: columnCounts)
-    func roundTrip(columns: Int) {
+    @Test("scale is max|x|/L and q·scale is within half a step of x", arguments: columnCounts, [Int32(127), 63, 1])
+    func roundTrip(columns: Int, level: Int32) {
         let rows = 9, stride = columns + 3
         let x = randomRows(rows: rows, columns: columns, stride: stride, seed: UInt64(columns))
-        let result = KernelVariant.scalar.quantize(x, rows: rows, columns: columns, stride: stride)
+        let result = KernelVariant.scalar.quantize(x, rows: rows, columns: columns, stride: stride, maxLevel: level)
         #expect(result.status == KernelStatus.ok)
         for row in 0..<rows {
             let values = x[(row * stride)..<(row * stride + columns)]
             let maxAbs = values.map { abs($0) }.max()!
             let scale = result.scales[row]
-            #expect(scale == maxAbs / 127)
+            #expect(scale == maxAbs / Float(level))
             var sawExtreme = false
             for column in 0..<columns {
                 let q = result.q[row * stride + column]
-                #expect((-127...127).contains(q))
-                // x/scale is rounded to float before rint: at most half an ulp of 127 (2^-18) beyond 0.5.
+                #expect(abs(Int32(q)) <= level)
+                // x/scale is rounded to float before rint: at most half an ulp of L ≤ 127 (2^-18) beyond 0.5.
                 let error = abs(Double(x[row * stride + column]) - Double(q) * Double(scale))
                 #expect(error <= Double(scale) * (0.5 + 0x1p-18), "row \(row) column \(column)")
-                if abs(q) == 127 { sawExtreme = true }
+                if Int32(abs(q)) == level { sawExtreme = true }
             }
-            #expect(sawExtreme, "the largest |x| maps to ±127")
+            #expect(sawExtreme, "the largest |x| maps to ±L")
             // Bytes between rows are left alone.
             #expect(result.q[(row * stride + columns)..<(row * stride + stride)].allSatisfy { $0 == 0x55 })
         }
@@ -81,7 +81,7 @@ struct QuantizeTests {
         #expect(result.q == [127, -1])
     }
 
-    @Test("variant equals scalar bitwise", arguments: [KernelVariant.avx2, .avx512vnni], columnCounts)
+    @Test("variant equals scalar bitwise (L = 127 and 63)", arguments: [KernelVariant.avx2, .avx512vnni], columnCounts)
     func variantMatchesScalar(variant: KernelVariant, columns: Int) {
         let rows = 6, stride = columns + 1
         var x = randomRows(rows: rows, columns: columns, stride: stride, seed: 1000 &+ UInt64(columns))
@@ -92,11 +92,13 @@ struct QuantizeTests {
             print("NOTE: \(variant) quantizer NOT RUN — this CPU lacks it; only its refusal was checked")
             return
         }
-        let expected = KernelVariant.scalar.quantize(x, rows: rows, columns: columns, stride: stride)
-        let actual = variant.quantize(x, rows: rows, columns: columns, stride: stride)
-        #expect(actual.status == KernelStatus.ok)
-        #expect(actual.q == expected.q)
-        #expect(sameBits(actual.scales, expected.scales))
+        for level in [BEATS_ACTIVATION_LEVELS_INT8, BEATS_ACTIVATION_LEVELS_7BIT] {
+            let expected = KernelVariant.scalar.quantize(x, rows: rows, columns: columns, stride: stride, maxLevel: level)
+            let actual = variant.quantize(x, rows: rows, columns: columns, stride: stride, maxLevel: level)
+            #expect(actual.status == KernelStatus.ok)
+            #expect(actual.q == expected.q, "L = \(level)")
+            #expect(sameBits(actual.scales, expected.scales), "L = \(level)")
+        }
     }
 
     @Test("refuses strides shorter than a row and missing buffers")
@@ -104,11 +106,13 @@ struct QuantizeTests {
         var q = [Int8](repeating: 0, count: 16)
         var scales = [Float](repeating: 0, count: 2)
         let x = [Float](repeating: 1, count: 16)
-        #expect(beats_quantize_rows(x, 7, 2, 8, &q, 8, &scales) == KernelStatus.invalidArgument)
-        #expect(beats_quantize_rows(x, 8, 2, 8, &q, 7, &scales) == KernelStatus.invalidArgument)
-        #expect(beats_quantize_rows(nil, 8, 2, 8, &q, 8, &scales) == KernelStatus.invalidArgument)
-        #expect(beats_quantize_rows(x, 8, 0, 8, nil, 8, nil) == KernelStatus.ok) // nothing to do
-        #expect(beats_quantize_rows(x, 8, 2, 8, &q, 8, &scales) == KernelStatus.ok)
+        #expect(beats_quantize_rows(x, 7, 2, 8, 127, &q, 8, &scales) == KernelStatus.invalidArgument)
+        #expect(beats_quantize_rows(x, 8, 2, 8, 127, &q, 7, &scales) == KernelStatus.invalidArgument)
+        #expect(beats_quantize_rows(nil, 8, 2, 8, 127, &q, 8, &scales) == KernelStatus.invalidArgument)
+        #expect(beats_quantize_rows(x, 8, 2, 8, 0, &q, 8, &scales) == KernelStatus.invalidArgument)
+        #expect(beats_quantize_rows(x, 8, 2, 8, 128, &q, 8, &scales) == KernelStatus.invalidArgument)
+        #expect(beats_quantize_rows(x, 8, 0, 8, 127, nil, 8, nil) == KernelStatus.ok) // nothing to do
+        #expect(beats_quantize_rows(x, 8, 2, 8, 127, &q, 8, &scales) == KernelStatus.ok)
         #expect(scales == [1.0 / 127, 1.0 / 127])
         #expect(q.allSatisfy { $0 == 127 })
     }

@@ -15,7 +15,7 @@
 
 typedef int (*gemm_fn)(const int8_t *, size_t, const float *, const void *, const float *, const float *, float *,
                        size_t, size_t, size_t, size_t, size_t, uint32_t);
-typedef int (*quantize_fn)(const float *, size_t, size_t, size_t, int8_t *, size_t, float *);
+typedef int (*quantize_fn)(const float *, size_t, size_t, size_t, int, int8_t *, size_t, float *);
 typedef int (*gelu_fn)(float *, size_t);
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
@@ -44,8 +44,12 @@ int check_variant(const char *name, gemm_fn gemm, quantize_fn quantize, gelu_fn 
     const size_t sizes[] = {1, 3, 4, 5, 8, 15, 16, 17, 31, 32, 33, 65, 100, 768};
     const size_t count = sizeof sizes / sizeof sizes[0];
     int failures = 0, cases = 0;
-    for (size_t trial = 0; trial < 120; trial++) {
-        const size_t M = sizes[next_random() % count], N = sizes[next_random() % count], K = sizes[next_random() % count];
+    for (size_t trial = 0; trial < 160; trial++) {
+        const size_t M = sizes[next_random() % count], N = sizes[next_random() % count];
+        /* Now and then a K beyond the kernels' scratch block (their unpacked path). */
+        const size_t K = trial % 40 == 39 ? 16385 + next_random() % 5000 : sizes[next_random() % count];
+        /* Full int8, 7-bit (the AVX2 offset path) or any other level. */
+        const int level = trial % 3 == 0 ? 127 : trial % 3 == 1 ? 63 : 1 + (int)(next_random() % 127);
         const size_t a_stride = K + next_random() % 3, c_stride = N + next_random() % 3;
         float *x = malloc(sizeof(float) * M * a_stride);
         for (size_t i = 0; i < M * a_stride; i++) x[i] = uniform(-3, 3);
@@ -54,8 +58,8 @@ int check_variant(const char *name, gemm_fn gemm, quantize_fn quantize, gelu_fn 
         float *sa = malloc(sizeof(float) * M), *sb = malloc(sizeof(float) * M);
         memset(qa, 0, M * a_stride);
         memset(qb, 0, M * a_stride);
-        beats_quantize_rows_scalar(x, a_stride, M, K, qa, a_stride, sa);
-        if (quantize(x, a_stride, M, K, qb, a_stride, sb) != BEATS_OK || memcmp(qa, qb, M * a_stride) != 0 ||
+        beats_quantize_rows_scalar(x, a_stride, M, K, level, qa, a_stride, sa);
+        if (quantize(x, a_stride, M, K, level, qb, a_stride, sb) != BEATS_OK || memcmp(qa, qb, M * a_stride) != 0 ||
             !same_bits(sa, sb, M)) {
             printf("%s: quantize differs M=%zu K=%zu\n", name, M, K);
             failures++;
@@ -63,7 +67,7 @@ int check_variant(const char *name, gemm_fn gemm, quantize_fn quantize, gelu_fn 
         int8_t *w = malloc(N * K);
         for (size_t i = 0; i < N * K; i++) w[i] = (int8_t)((int)(next_random() % 255) - 127);
         if (trial % 5 == 0) for (size_t i = 0; i < N * K; i++) w[i] = (i & 1) ? 127 : -127; /* extremes */
-        if (trial % 5 == 0) for (size_t i = 0; i < M * a_stride; i++) qa[i] = (i & 2) ? 127 : -127;
+        if (trial % 5 == 0) for (size_t i = 0; i < M * a_stride; i++) qa[i] = (int8_t)((i & 2) ? level : -level);
         float *ws = malloc(sizeof(float) * N), *bias = malloc(sizeof(float) * N);
         for (size_t n = 0; n < N; n++) ws[n] = uniform(0.001f, 0.02f), bias[n] = uniform(-1, 1);
         size_t packed_size = beats_packed_weights_size(N, K);
@@ -83,7 +87,7 @@ int check_variant(const char *name, gemm_fn gemm, quantize_fn quantize, gelu_fn 
         int sb_status = gemm(qa, a_stride, sa, packed, ws, b, cb, c_stride, m0, m1, n0, n1, flags);
         cases++;
         if (sa_status != BEATS_OK || sb_status != BEATS_OK || !same_bits(ca, cb, M * c_stride)) {
-            printf("%s: gemm differs M=%zu N=%zu K=%zu range m[%zu,%zu) n[%zu,%zu) flags=%u status %d/%d\n", name, M, N,
+            printf("%s: gemm differs level=%d M=%zu N=%zu K=%zu range m[%zu,%zu) n[%zu,%zu) flags=%u status %d/%d\n", name, level, M, N,
                    K, m0, m1, n0, n1, flags, sa_status, sb_status);
             failures++;
         }
