@@ -31,9 +31,12 @@ public final class MappedFile: @unchecked Sendable {
     /// The whole file. Empty (and with a nil base) for a zero-length file.
     public let bytes: UnsafeRawBufferPointer
     private let mappedBase: UnsafeMutableRawPointer?
+    /// The heap buffer of an in-memory file (``init(path:copying:)``); nil for a real map.
+    private let heapCopy: UnsafeMutableRawBufferPointer?
 
     public init(path: String) throws(FileAccessError) {
         self.path = path
+        heapCopy = nil
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .open(path: path, errno: errno) }
         defer { close(descriptor) }
@@ -52,6 +55,19 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: base, count: length)
     }
 
+    /// An in-memory file holding a copy of `data`, for readers that take a `MappedFile` but get
+    /// their bytes from elsewhere (fuzzers, tests). The copy sits in a heap buffer of exactly
+    /// `data.count` bytes, 64-byte aligned like a map's tensors, so an address sanitizer sees any
+    /// read past its end (in a real map such a read would land in the last page's padding).
+    public init(path: String, copying data: some Collection<UInt8>) {
+        self.path = path
+        mappedBase = nil
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
+        copy.copyBytes(from: data)
+        heapCopy = copy
+        bytes = UnsafeRawBufferPointer(rebasing: copy[0..<data.count])
+    }
+
     public var count: Int { bytes.count }
 
     /// A storage view of `range` that keeps this map alive.
@@ -66,6 +82,7 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit {
         if let mappedBase { munmap(mappedBase, bytes.count) }
+        heapCopy?.deallocate()
     }
 }
 
