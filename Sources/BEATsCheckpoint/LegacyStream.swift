@@ -4,7 +4,8 @@ import BEATsCore
 /// five pickles back to back — the magic number 0x1950a86a20f9469cfc6c, protocol version 1001,
 /// a `sys_info` dict, the main object (storages as persistent ids), the sorted list of storage
 /// keys — then, for each key in that order, an 8-byte little-endian element count and the raw
-/// elements.
+/// elements, little-endian whatever machine wrote them (torch's `THPStorage_writeFileRaw` swaps on
+/// big-endian hosts).
 ///
 /// Reading it touches the five pickles and the eight count bytes in front of each storage; the
 /// storages themselves stay in the map.
@@ -14,8 +15,6 @@ struct LegacyStream {
 
     /// The main pickle (`{'cfg', 'model', …}` or a bare state dict).
     let main: PickleObject
-    /// Byte order of the storages (`sys_info['little_endian']`).
-    let byteOrder: ByteOrder
     /// Each storage key's raw bytes in the file.
     let records: [String: Range<Int>]
 
@@ -40,14 +39,11 @@ struct LegacyStream {
             throw CheckpointError.legacyProtocol(offset: protocolStart, found: LegacyStream.render(version, hex: false))
         }
 
-        // 3. sys_info: only the byte order matters (type sizes are fixed on every platform torch ran on).
+        // 3. sys_info describes the machine that saved the file; nothing in it changes how the
+        //    file reads: torch wrote storages (and their counts) little-endian on every machine.
         let infoStart = version.endOffset
         let info = try PickleMachine.load(LegacyStream.tail(bytes, from: infoStart), fileOffset: infoStart,
                                           context: "legacy sys_info", limits: limits)
-        var byteOrder = ByteOrder.little
-        if let flag = info.value(forKey: "little_endian", in: info.root), info.bool(of: flag) == false {
-            byteOrder = .big
-        }
 
         // 4. Main object; remember each storage's element type for the framing below.
         let mainStart = info.endOffset
@@ -92,7 +88,6 @@ struct LegacyStream {
             position = end
         }
         self.main = main
-        self.byteOrder = byteOrder
         self.records = records
     }
 

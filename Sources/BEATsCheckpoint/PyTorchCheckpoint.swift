@@ -33,7 +33,8 @@ public final class PyTorchCheckpoint: WeightStore {
     public let config: BEATsConfig
     public let labels: [AudioSetLabel]
     public let tensorNames: [String]
-    /// Byte order of the tensor records (`byteorder` entry or legacy `sys_info`).
+    /// Byte order of the tensor records: a zip's `byteorder` entry (little when absent); always
+    /// little for legacy files.
     public let byteOrder: ByteOrder
     /// The archive prefix (`tiny/`, `archive/`) of a zip checkpoint; empty for legacy files.
     public let archivePrefix: String
@@ -73,7 +74,7 @@ public final class PyTorchCheckpoint: WeightStore {
         if head[0] == 0x80 {
             let stream = try LegacyStream(file.bytes, limits: limits.pickle)
             return try PyTorchCheckpoint(path: file.path, formatName: legacyFormatName, object: stream.main,
-                                         byteOrder: stream.byteOrder, archivePrefix: "",
+                                         byteOrder: .little, archivePrefix: "",
                                          source: .legacy(file, stream.records))
         }
         let archive = try ZipArchive(file: file, limits: limits.zip)

@@ -266,3 +266,36 @@ extension TensorView {
         return stride(from: 0, to: bytes.count, by: 2).map { UInt16(bytes[$0]) | UInt16(bytes[$0 + 1]) << 8 }
     }
 }
+
+@Suite("Legacy stream")
+struct LegacyStreamTests {
+    @Test("storage views (view_metadata): a tensor over elements 4..11 of its root storage")
+    func views() throws {
+        let checkpoint = try PyTorchCheckpoint.open(path: try Fixtures.path("generated/legacy_views.pt"))
+        #expect(checkpoint.formatName == "pytorch-legacy")
+        #expect(checkpoint.tensorNames == ["whole", "part"])
+        let record = try #require(checkpoint.tensorRecord(named: "part"))
+        #expect(record.storage.legacyView?.elementOffset == 4)
+        #expect(try #require(try checkpoint.tensor(named: "whole")).floats() == (0..<16).map(Float.init))
+        let part = try #require(try checkpoint.tensor(named: "part"))
+        #expect(part.shape == [2, 3])
+        #expect(try part.floats() == [6, 7, 8, 9, 10, 11])  // torch.load gives [[6, 7, 8], [9, 10, 11]]
+    }
+
+    @Test("a storage view reaching past its root storage")
+    func viewBeyondRoot() throws {
+        let path = try Fixtures.path("hostile/legacy_view_beyond.pt")
+        #expect(throws: CheckpointError.recordTooShort(tensor: "part", record: "0", neededBytes: 72, recordBytes: 64)) {
+            try PyTorchCheckpoint.open(path: path)
+        }
+    }
+
+    @Test("legacy.pt reads only the pickles and the eight-byte storage headers at open")
+    func legacyLayout() throws {
+        let checkpoint = try PyTorchCheckpoint.open(path: try Fixtures.path("parser/legacy.pt"))
+        let weight = try #require(try checkpoint.tensor(named: "post_extract_proj.weight"))
+        #expect(weight.storage.owner is MappedFile)
+        #expect(checkpoint.byteOrder == .little)
+        try checkpoint.verifyChecksums()  // nothing to check: legacy streams carry no CRCs
+    }
+}
