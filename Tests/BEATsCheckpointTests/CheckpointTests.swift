@@ -299,3 +299,38 @@ struct LegacyStreamTests {
         try checkpoint.verifyChecksums()  // nothing to check: legacy streams carry no CRCs
     }
 }
+
+@Suite("BEATs view of odd checkpoints")
+struct BEATsViewTests {
+    @Test("fine-tuned without label_dict: the 527 AudioSet labels (predictor_class 527)")
+    func finetunedWithoutLabelDict() throws {
+        let checkpoint = try PyTorchCheckpoint.open(path: try Fixtures.path("generated/finetuned_no_labels.pt"))
+        #expect(checkpoint.kind == .finetuned)
+        #expect(checkpoint.labels == AudioSetOntology.labels)
+        #expect(checkpoint.labels[137] == AudioSetLabel(index: 137, mid: "/m/04rlf", name: "Music"))
+    }
+
+    @Test("a cfg key holding a list is an error naming the key and where the list was made")
+    func configList() throws {
+        let path = try Fixtures.path("hostile/cfg_list_value.pt")
+        let archive = try ZipArchive(path: path)
+        let pickle = try archive.dataRange(of: try #require(archive.entry(named: "cfg_list_value/data.pkl")))
+        do {
+            _ = try PyTorchCheckpoint.open(path: path)
+            Issue.record("accepted")
+        } catch let error as CheckpointError {
+            guard case .configValue(let key, let found, let offset) = error else {
+                Issue.record("unexpected \(error)")
+                return
+            }
+            #expect(key == "encoder_layers" && found == "list" && pickle.contains(offset))
+            #expect(try Fixtures.bytes("hostile/cfg_list_value.pt")[offset] == 0x5D)  // EMPTY_LIST
+        }
+    }
+
+    @Test("a cfg key holding a str where a number belongs")
+    func configString() throws {
+        let path = try Fixtures.path("hostile/cfg_string_value.pt")
+        #expect(throws: ConfigError.wrongType(key: "encoder_layers", expected: "an integer")) { try PyTorchCheckpoint.open(path: path) }
+    }
+}
