@@ -20,8 +20,23 @@ struct InspectCommand: ParsableCommand {
         let store = try ModelFile.open(path: file)
         let summary = try ModelSummary(store)
         let text = json ? summary.json() : summary.table(path: file)
-        var bytes = Array(text.utf8)
-        _ = bytes.withUnsafeMutableBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+        InspectCommand.writeToStandardOutput(text)
+    }
+
+    /// `write(2)` until everything is out (a pipe may take a large table in pieces).
+    static func writeToStandardOutput(_ text: String) {
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(STDOUT_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
     }
 }
 
