@@ -3,13 +3,16 @@
  *
  * The int8 product uses vpmaddubsw, which multiplies unsigned by signed bytes and adds adjacent
  * pairs into saturating int16. Activations are signed, so each product a·w is computed as
- * |a| · (w·sign(a)) (vpabsb, vpsignb). With both operands in [-127, 127] a pair sums to at most
- * 2·127·127 = 32258 < 32767: no saturation, the result is exact. vpmaddwd with ones then widens
- * the pairs to int32 (4 products per output lane) and vpaddd accumulates.
- * (Offsetting activations by +128 instead would let a pair reach 2·255·127 = 64770 and saturate.)
+ * |a| · (w·sign(a)) (vpsignb). With |a| ≤ 128 and |w| ≤ 127 a pair sums to at most 2·128·127 =
+ * 32512 < 32767: no saturation, the result is exact (this is why weights must not be -128: sign()
+ * cannot negate it). vpmaddwd with ones then widens the pairs to int32 (4 products per output lane)
+ * and vpaddd accumulates. Offsetting full int8 activations by +128 instead would let a pair reach
+ * 2·255·127 = 64770 and saturate; 7-bit activations (|a| ≤ 63) can be offset by +64 (pair ≤ 32258),
+ * which drops the sign step — the OFFSET form below, chosen per block of rows.
  *
  * Register tile: 4 activation rows × 16 weight rows (one packed panel = two YMM of 8 outputs × 4 k)
  * → 8 YMM accumulators whose lanes are output columns, so the epilogue is plain vector code.
+ * Measured on a Zen 3 core (bench/kernels): ~125 GOPS with full int8 activations, ~160 with 7-bit.
  */
 #include "kernels_internal.h"
 

@@ -166,6 +166,28 @@ struct GemmTests {
         #expect(c[2 * n + 1] == Float(127 * 127 * k))
     }
 
+    @Test("activations of -128 (not produced by the quantizer, but valid int8) are exact", arguments: KernelVariant.allCases)
+    func minimumActivationIsExact(variant: KernelVariant) throws {
+        guard variant.isAvailable else { return try compareOrConfirmUnavailable(variant, [], seed: 20) }
+        for k in [5, 768, 20_000] {
+            var problem = GemmProblem.random(m: 5, n: 18, k: k, seed: UInt64(k), withBias: false)
+            problem.activationScales = [Float](repeating: 1, count: 5)
+            problem.weightScales = [Float](repeating: 1, count: 18)
+            for column in 0..<k {
+                problem.activations[column] = -128                                 // all -128
+                problem.activations[k + column] = column % 2 == 0 ? -128 : 127     // pairs at the int16 limit
+            }
+            for column in 0..<k { problem.weights[column] = 127; problem.weights[k + column] = -127 }
+            var c = [Float](repeating: .nan, count: 5 * 18)
+            #expect(variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<5, columns: 0..<18, flags: 0) == KernelStatus.ok)
+            for row in 0..<5 {
+                for column in 0..<18 {
+                    #expect(c[row * 18 + column] == Float(problem.exactAccumulator(row: row, column: column)), "\(variant) K=\(k) [\(row), \(column)]")
+                }
+            }
+        }
+    }
+
     @Test("equals the float64 product of the dequantized operands up to float rounding", arguments: KernelVariant.allCases)
     func matchesFloat64Reference(variant: KernelVariant) throws {
         guard variant.isAvailable else { return try compareOrConfirmUnavailable(variant, [], seed: 3) }
