@@ -90,6 +90,30 @@ struct BadInputTests {
         }
     }
 
+    @Test("single-byte corruptions of views.pt and legacy_views.pt: typed error or valid tensors, never a crash",
+          arguments: ["parser/views.pt", "generated/legacy_views.pt"])
+    func byteFlips(fixture: String) throws {
+        let original = try Fixtures.bytes(fixture)
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var refused = 0
+        for _ in 0..<400 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let position = Int((state >> 33) % UInt64(original.count))
+            var bytes = original
+            bytes[position] ^= UInt8(truncatingIfNeeded: (state >> 13) | 1)
+            do {
+                let checkpoint = try PyTorchCheckpoint.open(file: MappedFile(path: "flip@\(position)", copying: bytes))
+                for name in checkpoint.tensorNames {
+                    _ = try #require(try checkpoint.tensor(named: name)).packedLittleEndianBytes()
+                }
+            } catch {
+                #expect(isTypedReaderError(error), "flip at \(position): \(error)")
+                refused += 1
+            }
+        }
+        #expect(refused > 0)
+    }
+
     @Test("a missing data/N record names the tensor and the record")
     func missingRecord() throws {
         let path = try Fixtures.path("hostile/missing_record.pt")
