@@ -389,30 +389,42 @@ public enum NativeConverter {
     }
 
     /// `weight[o, i, k] = g[k] · v[o, i, k] / ‖v[:, :, k]‖`, in float64, as
-    /// `torch.nn.utils.weight_norm(dim=2)` computes it.
+    /// `torch.nn.utils.weight_norm(dim=2)` computes it. Holds v as float32 (19 MB for the full
+    /// model) and writes the result a chunk of whole kernel rows at a time.
     private static func foldWeightNorm(g: TensorView, v: TensorView, to floatType: ConversionOptions.FloatType,
                                        writer: NativeModelWriter) throws {
         let kernel = v.shape[2]
         let gains = try g.doubles()
+        let values = try v.floats()
+        let rows = kernel == 0 ? 0 : values.count / kernel
         var squaredNorms = [Double](repeating: 0, count: kernel)
-        var position = 0
-        try forEachChunk(of: v) { chunk in
-            for value in chunk {
-                squaredNorms[position % kernel] += value * value
-                position += 1
+        values.withUnsafeBufferPointer { values in
+            squaredNorms.withUnsafeMutableBufferPointer { norms in
+                for row in 0..<rows {
+                    let base = row * kernel
+                    for k in 0..<kernel { norms[k] += Double(values[base + k]) * Double(values[base + k]) }
+                }
             }
         }
         let factors = (0..<kernel).map { gains[$0] / squaredNorms[$0].squareRoot() }
-        position = 0
-        try forEachChunk(of: v) { chunk in
-            var folded = [Double](repeating: 0, count: chunk.count)
-            for (index, value) in chunk.enumerated() {
-                folded[index] = value * factors[position % kernel]
-                position += 1
+        let rowsPerChunk = max(1, chunkElements / max(kernel, 1))
+        var chunk = [Double](repeating: 0, count: min(rowsPerChunk, rows) * kernel)
+        var row = 0
+        while row < rows {
+            let count = min(rowsPerChunk, rows - row)
+            values.withUnsafeBufferPointer { values in
+                chunk.withUnsafeMutableBufferPointer { output in
+                    for offset in 0..<count {
+                        let base = (row + offset) * kernel
+                        for k in 0..<kernel { output[offset * kernel + k] = Double(values[base + k]) * factors[k] }
+                    }
+                }
             }
-            try folded.withUnsafeBufferPointer { try appendEncoded($0, as: floatType, to: writer) }
+            try chunk.withUnsafeBufferPointer { try appendEncoded(UnsafeBufferPointer(rebasing: $0[0..<(count * kernel)]), as: floatType, to: writer) }
+            row += count
         }
         try writer.finishRegion()
+        releasePages(v.contiguousBytes ?? UnsafeRawBufferPointer(start: nil, count: 0), owner: v.storage.owner)
     }
 
     /// Drops the process's references to the pages a mapped source tensor occupied once they are

@@ -120,7 +120,9 @@ public final class NativeModelWriter {
         let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         temporaryPath = (directory.isEmpty ? "" : directory + "/") + ".\(baseName).\(getpid()).\(suffix).partial"
         descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw .system(operation: "cannot create", path: temporaryPath, errno: errno) }
+        guard descriptor >= 0 else {
+            throw .system(operation: "cannot create a temporary file in the directory of", path: destination, errno: errno)
+        }
     }
 
     deinit {
@@ -141,15 +143,23 @@ public final class NativeModelWriter {
         guard bytes.count <= region.length - writtenInRegion else {
             throw .regionOverflow(tensor: header.tensors[region.tensorIndex].name, region: region.kind, planned: region.length)
         }
-        hasher.update(bytes)
-        try writeFully(bytes, at: region.offset + writtenInRegion)
-        writtenInRegion += bytes.count
+        // Hash and write in L2-sized pieces, so the write copies bytes the hash just loaded.
+        var start = 0
+        repeat {
+            let end = min(start + Self.pieceSize, bytes.count)
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+            hasher.update(piece)
+            try writeFully(piece, at: region.offset + writtenInRegion)
+            writtenInRegion += piece.count
+            start = end
+        } while start < bytes.count
         startWritebackIfDue(upTo: region.offset + writtenInRegion)
     }
 
     /// Bytes before this offset were written when the last background flush started.
     private var writebackStarted = 0
     private static let writebackInterval = 32 << 20
+    private static let pieceSize = 256 << 10
     private let writeback = DispatchGroup()
     private var writebackInFlight = false
 

@@ -61,10 +61,11 @@ let roundTripFixtures = [
 
 func bitPatterns(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
 
-/// g·v/‖v‖ over every dimension but 2, in float64 (what `weight_norm(dim=2)` computes).
+/// v · (g / ‖v‖), the norm over every dimension but 2, in float64 (what `weight_norm(dim=2)`
+/// computes, in torch's order of operations).
 func foldedWeightReference(g: [Double], v: [Double], shape: [Int]) -> [Double] {
     let kernel = shape[2]
     var norms = [Double](repeating: 0, count: kernel)
     for (index, value) in v.enumerated() { norms[index % kernel] += value * value }
-    return v.enumerated().map { index, value in g[index % kernel] * value / norms[index % kernel].squareRoot() }
+    return v.enumerated().map { index, value in value * (g[index % kernel] / norms[index % kernel].squareRoot()) }
 }
