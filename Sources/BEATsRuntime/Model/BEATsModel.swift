@@ -59,7 +59,7 @@ public final class BEATsModel {
         BLASThreads.set(self.threads)
         let dims = weights.dimensions
         arena = ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth,
-                             tokens: dims.tokens(frames: max(capacityFrames, dims.patchSize)), threads: self.threads)
+                             tokens: dims.tokens(frames: max(capacityFrames, dims.patchSize)))
         stageTimes = [StageTime(name: "patch embedding", seconds: 0), StageTime(name: "positional conv", seconds: 0)]
             + (0..<dims.layers).map { StageTime(name: "layer \($0 + 1)", seconds: 0) }
             + [StageTime(name: "head", seconds: 0)]
@@ -118,7 +118,7 @@ public final class BEATsModel {
         let tokens = dims.tokens(frames: frames)
         if tokens > arena.capacityTokens {
             arena = ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth,
-                                 tokens: tokens, threads: threads)
+                                 tokens: tokens)
         }
         fbank.withUnsafeBufferPointer { encode($0.baseAddress!, frames: frames, tokens: tokens) }
         return tokens
@@ -182,18 +182,23 @@ public final class BEATsModel {
 
     /// x ← x + GELU(grouped Conv1d(x) + b), then the encoder LayerNorm for post-LN models.
     ///
-    /// Per group: the group's channels are copied into a zero-padded channel-major buffer, im2col
-    /// expands it to [T, c·K] (column ci·K + k holds input time t + k − pad, matching the weight's
-    /// [out, in/groups, K] layout), and one GEMM against the group's weight rows writes the
-    /// group's output columns. An even kernel gives T + 1 outputs; the last is dropped (SamePad).
+    /// Per group: the group's channels are copied into a zero-padded channel-major buffer; im2col
+    /// expands it to [c·K, T], row ci·K + k holding the channel shifted by k − pad (so every row is
+    /// one contiguous copy, and the rows match the weight's [out, in/groups, K] layout); one GEMM
+    /// with the group's weight rows gives the group's output [c, T], which is transposed into its
+    /// columns of [T, D]. This orientation (weights as the GEMM's left operand) runs about 25 %
+    /// faster in OpenBLAS than [T, c·K] · W_gᵀ, whose output has only c = 48 columns. An even
+    /// kernel gives T + 1 outputs; the last is dropped (SamePad).
     private func addPositionalConvolution(tokens T: Int) {
         let dims = weights.dimensions
         let (D, c, K, pad) = (dims.modelDim, dims.groupChannels, dims.convKernel, dims.convPadding)
         let paddedLength = T + 2 * pad
-        let columnWidth = c * K
+        let columnCount = c * K
         let hidden = UncheckedSendable(arena.hidden)
         let channels = UncheckedSendable(arena.convChannels)
         let columns = UncheckedSendable(arena.convColumns)
+        let groupOutput = UncheckedSendable(arena.convGroupOutput)
+        let projected = UncheckedSendable(arena.projected)
         for group in 0..<dims.convGroups {
             loop.forEachChunk(c) { range in
                 for channel in range {
@@ -204,20 +209,24 @@ public final class BEATsModel {
                     for t in 0..<T { row[pad + t] = source[t * D] }
                 }
             }
-            loop.forEachChunk(T, minimumChunk: 16) { range in
-                for t in range {
-                    let target = columns.value + t * columnWidth
-                    for channel in 0..<c {
-                        (target + channel * K).update(from: channels.value + channel * paddedLength + t, count: K)
-                    }
+            loop.forEachChunk(columnCount, minimumChunk: 64) { range in
+                for row in range {
+                    let (channel, tap) = row.quotientAndRemainder(dividingBy: K)
+                    (columns.value + row * T).update(from: channels.value + channel * paddedLength + tap, count: T)
                 }
             }
-            Matrix.multiply(rows: T, columns: c, depth: columnWidth, arena.convColumns, leading: columnWidth,
-                            weights.positionalConv.pointer + group * c * columnWidth, leading: columnWidth,
-                            transposeB: true, into: arena.projected + group * c, leading: D)
+            Matrix.multiply(rows: c, columns: T, depth: columnCount,
+                            weights.positionalConv.pointer + group * c * columnCount, leading: columnCount,
+                            arena.convColumns, leading: T, transposeB: false, into: arena.convGroupOutput, leading: T)
+            loop.forEachChunk(T, minimumChunk: 32) { range in
+                for t in range {
+                    let target = projected.value + t * D + group * c
+                    for channel in 0..<c { target[channel] = groupOutput.value[channel * T + t] }
+                }
+            }
         }
         let bias = UncheckedSendable(weights.positionalConvBias.pointer)
-        let projected = UncheckedSendable(arena.projected)
+        let variant = self.variant
         let encoderNorm = dims.layerNormFirst ? nil : weights.encoderNorm
         loop.forEachChunk(T, minimumChunk: 8) { range in
             let offset = range.lowerBound * D

@@ -3,7 +3,6 @@
 /// the arena with a larger one before the pass starts.
 final class ForwardArena {
     let capacityTokens: Int
-    let threads: Int
 
     /// [T, P²] fbank patches, one row per token.
     let patches: UnsafeMutablePointer<Float>
@@ -23,32 +22,30 @@ final class ForwardArena {
     let feedForward: UnsafeMutablePointer<Float>
     /// [T, ffn] GLU output (only for `glu`).
     let gluOutput: UnsafeMutablePointer<Float>
-    /// threads × [T, T] attention scores, one matrix per concurrently processed head.
+    /// [T, T] attention scores of one head.
     let scores: UnsafeMutablePointer<Float>
     /// [T · H, 8] gate projections and [H, T] per-query gates.
     let gateProjections: UnsafeMutablePointer<Float>
     let gates: UnsafeMutablePointer<Float>
     /// [H, 2T − 1] relative position bias per head and relative offset.
     let biasByOffset: UnsafeMutablePointer<Float>
-    /// threads × ([T, c·K] im2col matrix + [c, T + 2·pad] padded channel-major group input) for
-    /// the grouped positional convolution.
-    let convColumns: UnsafeMutablePointer<Float>
+    /// The grouped positional convolution's [c, T + 2·pad] padded channel-major group input, its
+    /// [c·K, T] im2col matrix and the group's [c, T] output.
     let convChannels: UnsafeMutablePointer<Float>
+    let convColumns: UnsafeMutablePointer<Float>
+    let convGroupOutput: UnsafeMutablePointer<Float>
     /// Head scratch: [T, D] hidden; [T, classes] or [T, quant_dim] + [T, codes] outputs.
     let headHidden: UnsafeMutablePointer<Float>
     let headOutput: UnsafeMutablePointer<Float>
 
-    let convColumnsPerThread: Int
-    let convChannelsPerThread: Int
-    let scoresPerThread: Int
+    let scoresPerHead: Int
 
     private let allocation: UnsafeMutableRawPointer
     let byteCount: Int
 
-    init(dimensions dims: ModelDimensions, head: ModelHead, feedForwardWidth: Int, tokens: Int, threads: Int) {
+    init(dimensions dims: ModelDimensions, head: ModelHead, feedForwardWidth: Int, tokens: Int) {
         let T = max(tokens, 1)
         capacityTokens = T
-        self.threads = threads
         let D = dims.modelDim
         var headWidth = 1
         switch head {
@@ -56,9 +53,7 @@ final class ForwardArena {
         case .classifier(let predictor): headWidth = predictor.outputs
         case .tokenizer(_, let projection, let codebook, _): headWidth = projection.outputs + codebook.shape[0]
         }
-        convColumnsPerThread = T * dims.groupChannels * dims.convKernel
-        convChannelsPerThread = dims.groupChannels * (T + 2 * dims.convPadding)
-        scoresPerThread = T * T
+        scoresPerHead = T * T
 
         // Offsets in floats, each region rounded up to 16 floats (64 bytes).
         var total = 0
@@ -71,9 +66,10 @@ final class ForwardArena {
             region(T * dims.patchArea), region(T * dims.embedDim), region(T * D),
             region(T * D), region(T * D), region(T * D), region(T * D), region(T * D),
             region(T * feedForwardWidth), region(T * dims.feedForwardDim),
-            region(threads * scoresPerThread),
+            region(scoresPerHead),
             region(T * dims.heads * 8), region(dims.heads * T), region(dims.heads * (2 * T - 1)),
-            region(threads * convColumnsPerThread), region(threads * convChannelsPerThread),
+            region(dims.groupChannels * (T + 2 * dims.convPadding)), region(T * dims.groupChannels * dims.convKernel),
+            region(dims.groupChannels * T),
             region(T * D), region(T * headWidth),
         ]
         byteCount = total * MemoryLayout<Float>.stride
@@ -94,10 +90,11 @@ final class ForwardArena {
         gateProjections = base + offsets[11]
         gates = base + offsets[12]
         biasByOffset = base + offsets[13]
-        convColumns = base + offsets[14]
-        convChannels = base + offsets[15]
-        headHidden = base + offsets[16]
-        headOutput = base + offsets[17]
+        convChannels = base + offsets[14]
+        convColumns = base + offsets[15]
+        convGroupOutput = base + offsets[16]
+        headHidden = base + offsets[17]
+        headOutput = base + offsets[18]
     }
 
     deinit { allocation.deallocate() }
