@@ -34,6 +34,9 @@ do {
     try command.run()
 } catch let exitCode as ExitCode {
     exit(exitCode.rawValue)
+} catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+    // Help, version and usage errors that ArgumentParser raises while running (e.g. `beats --help`).
+    Beats.exit(withError: error)
 } catch {
     reportAndExit(String(describing: error))
 }
