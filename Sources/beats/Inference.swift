@@ -55,6 +55,7 @@ struct InferenceSession {
     }
 
     func run(samples: [Float]) throws -> ModelOutput {
+        try BEATsAudio.checkPatchLength(sampleCount: samples.count)
         let fbank = try KaldiFbank.beatsFeatures(samples)
         switch weights.kind {
         case .pretrained:
