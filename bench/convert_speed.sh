@@ -26,6 +26,8 @@ calc() { python3 -c "print($1)"; }
 seconds() { local start end; start=$(date +%s.%N); "$@" >/dev/null; end=$(date +%s.%N); calc "$end - $start"; }
 best() { sort -g | head -1; }
 peak_rss_mb() { /usr/bin/time -f "%M" "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%.1f", $1 / 1024}'; }
+# CPU seconds (user + sys, all threads): a figure that other load on the machine does not inflate.
+cpu_seconds() { /usr/bin/time -f "%U %S" "$@" 2>&1 >/dev/null | tail -1 | awk '{printf "%.2f", $1 + $2}'; }
 
 cat "$checkpoint" >/dev/null  # page cache warm, as for cp
 size=$(stat -c %s "$checkpoint")
@@ -45,6 +47,10 @@ int8_time=$(convert_time "$work/model_int8.beatsw" --quantize int8)
 f32_rss=$(rm -f "$work/r.beatsw"; peak_rss_mb "$beats" convert "$checkpoint" -o "$work/r.beatsw")
 int8_rss=$(rm -f "$work/r.beatsw"; peak_rss_mb "$beats" convert "$checkpoint" -o "$work/r.beatsw" --quantize int8)
 rm -f "$work/r.beatsw"
+cp_cpu=$(rm -f "$work/copy"; cpu_seconds cp "$checkpoint" "$work/copy"; rm -f "$work/copy")
+f32_cpu=$(rm -f "$work/r.beatsw"; cpu_seconds "$beats" convert "$checkpoint" -o "$work/r.beatsw")
+int8_cpu=$(rm -f "$work/r.beatsw"; cpu_seconds "$beats" convert "$checkpoint" -o "$work/r.beatsw" --quantize int8)
+rm -f "$work/r.beatsw"
 f32_size=$(stat -c %s "$work/model_f32.beatsw")
 int8_size=$(stat -c %s "$work/model_int8.beatsw")
 open_f32=$("$beats" check --header-only "$work/model_f32.beatsw" | sed -E 's/.*open ([0-9.]+) ms.*/\1/')
@@ -58,6 +64,8 @@ printf '%-34s %9.3f %9.2f %10.2f\n' "beats convert (f32, fsync)" "$f32_time" "$(
 printf '%-34s %9.3f %9.2f %10.2f\n' "beats convert --quantize int8" "$int8_time" "$(calc "$int8_time / $cp_time")" "$(calc "$int8_time / $cp_sync_time")"
 printf '%-34s %9.3f\n' "beats check (f32, all checksums)" "$check_time"
 echo
+echo "CPU (user + sys): cp $cp_cpu s, convert f32 $f32_cpu s, convert int8 $int8_cpu s (includes the SHA-256 thread)"
+echo "load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "peak RSS: f32 convert $f32_rss MB, int8 convert $int8_rss MB"
 echo "open (header + table validation): f32 $open_f32 ms, int8 $open_int8 ms"
 echo "sizes: f32 $(printf '%.1f' "$(calc "$f32_size / 1000000")") MB, int8 $(printf '%.1f' "$(calc "$int8_size / 1000000")") MB, ratio $(printf '%.3f' "$(calc "$int8_size / $f32_size")")"

@@ -50,16 +50,41 @@ public struct Int8RowQuantizer {
             return 0
         }
         let step = Double(scale)
-        var rowSquaredError = 0.0, rowSquaredNorm = 0.0, rowMaxError = 0.0
-        for column in 0..<weights.count {
+        // Adding 1.5·2^52 rounds a double of magnitude < 2^51 to an integer, ties to even (the
+        // FPU's default mode), and leaves that integer in the low bits of the pattern: a
+        // branch-free round and int8 conversion.
+        let roundingShift = 6_755_399_441_055_744.0
+        @inline(__always)
+        func quantizeElement(_ column: Int) -> (error: Double, weight: Double) {
             let weight = Double(weights[column])
-            let value = min(max((weight / step).rounded(.toNearestOrEven), -127), 127)
-            values[column] = Int8(value)
-            let error = abs(weight - value * step)
-            rowSquaredError += error * error
-            rowSquaredNorm += weight * weight
-            rowMaxError = max(rowMaxError, error)
+            var value = (weight / step + roundingShift) - roundingShift
+            value = value < -127 ? -127 : (value > 127 ? 127 : value)
+            values[column] = Int8(truncatingIfNeeded: (value + roundingShift).bitPattern)
+            return (abs(weight - value * step), weight)
         }
+        // Two interleaved sets of accumulators, so the error statistics do not serialise the loop.
+        var squaredErrors = (0.0, 0.0), squaredNorms = (0.0, 0.0), maxErrors = (0.0, 0.0)
+        let count = weights.count
+        var column = 0
+        while column + 2 <= count {
+            let first = quantizeElement(column), second = quantizeElement(column + 1)
+            squaredErrors.0 += first.error * first.error
+            squaredErrors.1 += second.error * second.error
+            squaredNorms.0 += first.weight * first.weight
+            squaredNorms.1 += second.weight * second.weight
+            maxErrors.0 = max(maxErrors.0, first.error)
+            maxErrors.1 = max(maxErrors.1, second.error)
+            column += 2
+        }
+        if column < count {
+            let last = quantizeElement(column)
+            squaredErrors.0 += last.error * last.error
+            squaredNorms.0 += last.weight * last.weight
+            maxErrors.0 = max(maxErrors.0, last.error)
+        }
+        let rowSquaredError = squaredErrors.0 + squaredErrors.1
+        let rowSquaredNorm = squaredNorms.0 + squaredNorms.1
+        let rowMaxError = max(maxErrors.0, maxErrors.1)
         squaredError += rowSquaredError
         squaredNorm += rowSquaredNorm
         maxAbsolute = max(maxAbsolute, rowMaxError)

@@ -396,6 +396,7 @@ public enum NativeConverter {
         let kernel = v.shape[2]
         let gains = try g.doubles()
         let values = try v.floats()
+        releasePages(v.contiguousBytes ?? UnsafeRawBufferPointer(start: nil, count: 0), owner: v.storage.owner)
         let rows = kernel == 0 ? 0 : values.count / kernel
         var squaredNorms = [Double](repeating: 0, count: kernel)
         values.withUnsafeBufferPointer { values in
@@ -424,7 +425,6 @@ public enum NativeConverter {
             row += count
         }
         try writer.finishRegion()
-        releasePages(v.contiguousBytes ?? UnsafeRawBufferPointer(start: nil, count: 0), owner: v.storage.owner)
     }
 
     /// Drops the process's references to the pages a mapped source tensor occupied once they are

@@ -3,7 +3,7 @@ import BEATsCore
 /// A native weight file, memory-mapped. Opening validates the header and the tensor layout
 /// (bounds, overlaps, alignment) and reads nothing else; tensors are views into the map, so the
 /// kernel reads a tensor's pages only when its values are used.
-public final class NativeModelFile: WeightStore, @unchecked Sendable {
+public final class NativeModelFile: WeightStore {
     public let path: String
     public let header: NativeHeader
     private let file: MappedFile
