@@ -94,6 +94,11 @@ struct ModelErrorTests {
         #expect(throws: ModelError.wrongKind(operation: "tokens", kind: .pretrained)) {
             try model.tokens(fbank: [Float](repeating: 0, count: 16 * 128), frames: 16)
         }
+        let bounded = try BEATsModel(weights: PyTorchCheckpoint.open(path: Fixtures.path("models/tiny.pt")), maximumFrames: 100)
+        #expect(throws: ModelError.tooManyFrames(frames: 101, maximum: 100)) {
+            try bounded.features(fbank: [Float](repeating: 0, count: 101 * 128), frames: 101)
+        }
+        #expect(try bounded.features(fbank: [Float](repeating: 0, count: 100 * 128), frames: 100).tokens == 48)
         // Exactly one patch works: 8 tokens.
         #expect(try model.features(fbank: [Float](repeating: 0, count: 16 * 128), frames: 16).tokens == 8)
         #expect(ModelError.tooFewFrames(frames: 15, minimum: 16).description

@@ -43,23 +43,38 @@ public final class BEATsModel {
     private let weights: ModelWeights
     private let loop: ParallelLoop
     private var arena: ForwardArena
+    /// Attention query block / conv tile length (tests shrink it to exercise the tiling).
+    private let blockRows: Int
     private let inPlaceWeights: Bool
     /// Which row-kernel variant runs (the best this CPU has; tests switch it to check both).
     var variant: beats_float_variant = beats_float_best_variant()
 
+    /// Longest input accepted, in fbank frames (10 ms each).
+    public let maximumFrames: Int
+
     /// Loads and checks every weight the config needs. `capacityFrames` sizes the working memory
-    /// (1024 frames ≈ 10 s); longer clips grow it once, before their forward pass.
-    public init(weights store: any WeightStore, threads: Int = 1, capacityFrames: Int = 1024) throws {
+    /// (1024 frames ≈ 10 s); longer clips grow it once, before their forward pass, up to
+    /// `maximumFrames` (65 536 frames ≈ 11 minutes; working memory grows linearly with length).
+    public convenience init(weights store: any WeightStore, threads: Int = 1, capacityFrames: Int = 1024,
+                            maximumFrames: Int = 65_536) throws {
+        try self.init(weights: store, threads: threads, capacityFrames: capacityFrames, maximumFrames: maximumFrames,
+                      blockRows: ForwardArena.defaultBlockRows)
+    }
+
+    init(weights store: any WeightStore, threads: Int, capacityFrames: Int, maximumFrames: Int, blockRows: Int) throws {
         config = store.config
         labels = store.labels
         kindStorage = store.kind
         self.threads = max(1, threads)
+        self.maximumFrames = maximumFrames
+        self.blockRows = blockRows
         weights = try ModelWeights(store: store)
         loop = ParallelLoop(threads: self.threads)
-        BLASThreads.set(self.threads)
+        BLASBackend.setThreadCount(self.threads)
         let dims = weights.dimensions
         arena = ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth,
-                             tokens: dims.tokens(frames: max(capacityFrames, dims.patchSize)))
+                             tokens: dims.tokens(frames: min(max(capacityFrames, dims.patchSize), max(maximumFrames, dims.patchSize))),
+                             blockRows: blockRows)
         stageTimes = [StageTime(name: "patch embedding", seconds: 0), StageTime(name: "positional conv", seconds: 0)]
             + (0..<dims.layers).map { StageTime(name: "layer \($0 + 1)", seconds: 0) }
             + [StageTime(name: "head", seconds: 0)]
@@ -111,6 +126,7 @@ public final class BEATsModel {
     private func run(fbank: [Float], frames: Int) throws -> Int {
         let dims = weights.dimensions
         guard frames >= dims.patchSize else { throw ModelError.tooFewFrames(frames: frames, minimum: dims.patchSize) }
+        guard frames <= maximumFrames else { throw ModelError.tooManyFrames(frames: frames, maximum: maximumFrames) }
         let (expected, overflow) = frames.multipliedReportingOverflow(by: ModelDimensions.melBins)
         guard !overflow, fbank.count == expected else {
             throw ModelError.fbankSizeMismatch(frames: frames, expectedValues: overflow ? Int.max : expected, actualValues: fbank.count)
@@ -118,8 +134,11 @@ public final class BEATsModel {
         let tokens = dims.tokens(frames: frames)
         if tokens > arena.capacityTokens {
             arena = ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth,
-                                 tokens: tokens)
+                                 tokens: tokens, blockRows: blockRows)
         }
+        // OpenBLAS's thread count is process-wide; set ours for every pass so models opened with
+        // different counts each run with their own.
+        BLASBackend.setThreadCount(threads)
         fbank.withUnsafeBufferPointer { encode($0.baseAddress!, frames: frames, tokens: tokens) }
         return tokens
     }
@@ -209,19 +228,22 @@ public final class BEATsModel {
                     for t in 0..<T { row[pad + t] = source[t * D] }
                 }
             }
-            loop.forEachChunk(columnCount, minimumChunk: 64) { range in
-                for row in range {
-                    let (channel, tap) = row.quotientAndRemainder(dividingBy: K)
-                    (columns.value + row * T).update(from: channels.value + channel * paddedLength + tap, count: T)
+            for tileStart in stride(from: 0, to: T, by: arena.blockRows) {
+                let tile = min(arena.blockRows, T - tileStart)
+                loop.forEachChunk(columnCount, minimumChunk: 64) { range in
+                    for row in range {
+                        let (channel, tap) = row.quotientAndRemainder(dividingBy: K)
+                        (columns.value + row * tile).update(from: channels.value + channel * paddedLength + tileStart + tap, count: tile)
+                    }
                 }
-            }
-            Matrix.multiply(rows: c, columns: T, depth: columnCount,
-                            weights.positionalConv.pointer + group * c * columnCount, leading: columnCount,
-                            arena.convColumns, leading: T, transposeB: false, into: arena.convGroupOutput, leading: T)
-            loop.forEachChunk(T, minimumChunk: 32) { range in
-                for t in range {
-                    let target = projected.value + t * D + group * c
-                    for channel in 0..<c { target[channel] = groupOutput.value[channel * T + t] }
+                Matrix.multiply(rows: c, columns: tile, depth: columnCount,
+                                weights.positionalConv.pointer + group * c * columnCount, leading: columnCount,
+                                arena.convColumns, leading: tile, transposeB: false, into: arena.convGroupOutput, leading: tile)
+                loop.forEachChunk(tile, minimumChunk: 32) { range in
+                    for t in range {
+                        let target = projected.value + (tileStart + t) * D + group * c
+                        for channel in 0..<c { target[channel] = groupOutput.value[channel * tile + t] }
+                    }
                 }
             }
         }
@@ -300,17 +322,21 @@ public final class BEATsModel {
         let biasTable = UncheckedSendable(arena.biasByOffset)
         let gates = UncheckedSendable(arena.gates)
         for head in 0..<H {
-            Matrix.multiply(rows: T, columns: T, depth: headDim, arena.query + head * headDim, leading: D,
-                            arena.key + head * headDim, leading: D, transposeB: true, into: arena.scores, leading: T,
-                            alpha: scaling / 32)
-            loop.forEachChunk(T, minimumChunk: 8) { range in
-                beats_attention_softmax(variant, scores.value + range.lowerBound * T, T, range.count, T, range.lowerBound, 32,
-                                        hasBias ? biasTable.value + head * offsets : nil,
-                                        gated ? gates.value + head * T : nil)
+            for blockStart in stride(from: 0, to: T, by: arena.blockRows) {
+                let rows = min(arena.blockRows, T - blockStart)
+                Matrix.multiply(rows: rows, columns: T, depth: headDim, arena.query + blockStart * D + head * headDim, leading: D,
+                                arena.key + head * headDim, leading: D, transposeB: true, into: arena.scores, leading: T,
+                                alpha: scaling / 32)
+                loop.forEachChunk(rows, minimumChunk: 8) { range in
+                    beats_attention_softmax(variant, scores.value + range.lowerBound * T, T, range.count, T,
+                                            blockStart + range.lowerBound, 32,
+                                            hasBias ? biasTable.value + head * offsets : nil,
+                                            gated ? gates.value + head * T : nil)
+                }
+                Matrix.multiply(rows: rows, columns: headDim, depth: T, arena.scores, leading: T,
+                                arena.value + head * headDim, leading: D, transposeB: false,
+                                into: arena.context + blockStart * D + head * headDim, leading: D)
             }
-            Matrix.multiply(rows: T, columns: headDim, depth: T, arena.scores, leading: T,
-                            arena.value + head * headDim, leading: D, transposeB: false,
-                            into: arena.context + head * headDim, leading: D)
         }
         attention.output.multiply(arena.context, leading: D, rows: T, into: arena.projected, leading: D)
     }

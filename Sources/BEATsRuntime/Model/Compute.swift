@@ -16,11 +16,16 @@ enum Matrix {
     }
 }
 
-/// Sets OpenBLAS's worker count (process-wide: OpenBLAS keeps one pool).
-enum BLASThreads {
-    static func set(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
-    static var current: Int { Int(openblas_get_num_threads()) }
-    static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+/// The OpenBLAS the runtime runs on (for `beats bench` and diagnostics).
+public enum BLASBackend {
+    /// The kernel set OpenBLAS picked for this CPU (`openblas_get_corename`, e.g. "Zen").
+    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+    /// OpenBLAS's worker count (process-wide: OpenBLAS keeps one pool).
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// OpenBLAS's build description (`openblas_get_config`).
+    public static var configuration: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }
+
+    static func setThreadCount(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
 }
 
 /// Splits independent work (rows, heads, groups) across a fixed number of threads. With one

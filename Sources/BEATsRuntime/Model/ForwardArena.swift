@@ -22,15 +22,15 @@ final class ForwardArena {
     let feedForward: UnsafeMutablePointer<Float>
     /// [T, ffn] GLU output (only for `glu`).
     let gluOutput: UnsafeMutablePointer<Float>
-    /// [T, T] attention scores of one head.
+    /// [block, T] attention scores of one head for a block of queries.
     let scores: UnsafeMutablePointer<Float>
     /// [T · H, 8] gate projections and [H, T] per-query gates.
     let gateProjections: UnsafeMutablePointer<Float>
     let gates: UnsafeMutablePointer<Float>
     /// [H, 2T − 1] relative position bias per head and relative offset.
     let biasByOffset: UnsafeMutablePointer<Float>
-    /// The grouped positional convolution's [c, T + 2·pad] padded channel-major group input, its
-    /// [c·K, T] im2col matrix and the group's [c, T] output.
+    /// The grouped positional convolution's [c, T + 2·pad] padded channel-major group input, the
+    /// [c·K, tile] im2col matrix of a time tile and the group's [c, tile] output.
     let convChannels: UnsafeMutablePointer<Float>
     let convColumns: UnsafeMutablePointer<Float>
     let convGroupOutput: UnsafeMutablePointer<Float>
@@ -38,12 +38,16 @@ final class ForwardArena {
     let headHidden: UnsafeMutablePointer<Float>
     let headOutput: UnsafeMutablePointer<Float>
 
-    let scoresPerHead: Int
+    /// Queries per attention block and time steps per positional-conv tile: a 10 s clip (496
+    /// tokens) fits in one of the default 512; longer clips are processed in pieces, so memory
+    /// stays linear in T.
+    let blockRows: Int
+    static let defaultBlockRows = 512
 
     private let allocation: UnsafeMutableRawPointer
     let byteCount: Int
 
-    init(dimensions dims: ModelDimensions, head: ModelHead, feedForwardWidth: Int, tokens: Int) {
+    init(dimensions dims: ModelDimensions, head: ModelHead, feedForwardWidth: Int, tokens: Int, blockRows: Int = ForwardArena.defaultBlockRows) {
         let T = max(tokens, 1)
         capacityTokens = T
         let D = dims.modelDim
@@ -53,7 +57,8 @@ final class ForwardArena {
         case .classifier(let predictor): headWidth = predictor.outputs
         case .tokenizer(_, let projection, let codebook, _): headWidth = projection.outputs + codebook.shape[0]
         }
-        scoresPerHead = T * T
+        let block = min(T, max(1, blockRows))
+        self.blockRows = block
 
         // Offsets in floats, each region rounded up to 16 floats (64 bytes).
         var total = 0
@@ -66,10 +71,10 @@ final class ForwardArena {
             region(T * dims.patchArea), region(T * dims.embedDim), region(T * D),
             region(T * D), region(T * D), region(T * D), region(T * D), region(T * D),
             region(T * feedForwardWidth), region(T * dims.feedForwardDim),
-            region(scoresPerHead),
+            region(block * T),
             region(T * dims.heads * 8), region(dims.heads * T), region(dims.heads * (2 * T - 1)),
-            region(dims.groupChannels * (T + 2 * dims.convPadding)), region(T * dims.groupChannels * dims.convKernel),
-            region(dims.groupChannels * T),
+            region(dims.groupChannels * (T + 2 * dims.convPadding)), region(block * dims.groupChannels * dims.convKernel),
+            region(dims.groupChannels * block),
             region(T * D), region(T * headWidth),
         ]
         byteCount = total * MemoryLayout<Float>.stride

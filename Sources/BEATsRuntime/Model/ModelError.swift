@@ -16,6 +16,9 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     case fbankSizeMismatch(frames: Int, expectedValues: Int, actualValues: Int)
     /// Fewer frames than one patch: the patch embedding would give no tokens.
     case tooFewFrames(frames: Int, minimum: Int)
+    /// More frames than the model was opened for (working memory grows linearly with length,
+    /// attention time quadratically).
+    case tooManyFrames(frames: Int, maximum: Int)
 
     public var description: String {
         switch self {
@@ -33,6 +36,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
             return "model: fbank of \(frames) frames needs \(expected) values, got \(actual)"
         case .tooFewFrames(let frames, let minimum):
             return "model: \(frames) fbank frames are fewer than one patch (\(minimum) frames)"
+        case .tooManyFrames(let frames, let maximum):
+            return "model: \(frames) fbank frames are more than the \(maximum) this model was opened for"
         }
     }
 }
