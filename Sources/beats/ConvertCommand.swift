@@ -60,7 +60,7 @@ struct ConvertCommand: ParsableCommand {
             let width = String(progress.count).count
             var line = "[\(pad(String(progress.index), width))/\(progress.count)] \(pad(tensor.name, -44)) "
             line += pad("\(tensor.sourceDType.rawValue) \(shapeText(tensor.shape))", -22)
-            line += " -> \(pad(tensor.storedDType.rawValue, -7)) size = \(megabytes(tensor.bytesIn)) -> \(megabytes(tensor.bytesOut))"
+            line += " -> \(pad(tensor.storedDType.rawValue, -7)) size = \(sizeText(tensor.bytesIn)) -> \(sizeText(tensor.bytesOut))"
             if let error = tensor.quantizationError { line += String(format: "  err %.3f %%", error.relativeRMS * 100) }
             line += String(format: "  (%.1f/%.1f MB)", Double(progress.bytesRead) / 1e6, Double(progress.bytesTotal) / 1e6)
             FileHandle.standardError.write(Data((line + "\n").utf8))
@@ -86,6 +86,11 @@ struct ConvertCommand: ParsableCommand {
 }
 
 func megabytes(_ bytes: Int) -> String { String(format: "%.2f", Double(bytes) / 1e6) }
+
+/// "9.44 MB" or, below a megabyte, "3.1 KB".
+func sizeText(_ bytes: Int) -> String {
+    bytes >= 1_000_000 ? String(format: "%.2f MB", Double(bytes) / 1e6) : String(format: "%.1f KB", Double(bytes) / 1e3)
+}
 
 func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ", ") + "]" }
 
