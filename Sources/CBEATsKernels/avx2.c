@@ -18,7 +18,9 @@
 
 #include <stdlib.h>
 
+#if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#endif
 
 #if BEATS_X86_64
 #include <immintrin.h>

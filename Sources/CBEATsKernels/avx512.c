@@ -16,7 +16,9 @@
  */
 #include "kernels_internal.h"
 
+#if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#endif
 
 #if BEATS_X86_64
 #ifdef BEATS_EMULATE_AVX512

@@ -166,8 +166,8 @@ int8_t *beats_thread_scratch(void) {
     if (!beats_scratch_key_ready) return NULL;
     int8_t *scratch = pthread_getspecific(beats_scratch_key);
     if (scratch != NULL) return scratch;
-    void *allocated = NULL;
-    if (posix_memalign(&allocated, 64, BEATS_SCRATCH_BYTES) != 0) return NULL;
+    void *allocated = aligned_alloc(64, BEATS_SCRATCH_BYTES);
+    if (allocated == NULL) return NULL;
     if (pthread_setspecific(beats_scratch_key, allocated) != 0) {
         free(allocated);
         return NULL;

@@ -12,8 +12,13 @@
 #include <stdint.h>
 #include <string.h>
 
-/* No a*b+c → fma contraction anywhere: the variants must round every product and sum alike. */
+/* No a*b+c → fma contraction anywhere: the variants must round every product and sum alike.
+ * (clang honours the standard pragma; GCC ignores it and needs its own.) Each .c file repeats this. */
+#if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define BEATS_X86_64 1

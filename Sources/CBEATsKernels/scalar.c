@@ -4,7 +4,9 @@
  */
 #include "kernels_internal.h"
 
+#if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
+#endif
 
 int beats_quantize_rows_scalar(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level,
                                int8_t *q, size_t q_stride, float *scales) {
