@@ -148,7 +148,8 @@ static void portable_layer_norm_row(float *out, const float *y, const float *bia
     for (long c = 0; c < cols; c++) out[c] = (out[c] - mean) * rstd * gamma[c] + (beta ? beta[c] : 0.0f);
 }
 
-static void portable_softmax_row(float *s, long cols, float post_scale, const float *bias_row, float gate) {
+/* Returns 1 / sum; normalises the row only when `normalize` is set. */
+static float portable_softmax_row(float *s, long cols, float post_scale, const float *bias_row, float gate, int normalize) {
     float first_max = -INFINITY;
     for (long j = 0; j < cols; j++) first_max = s[j] > first_max ? s[j] : first_max;
     float second_max = -INFINITY;
@@ -165,7 +166,9 @@ static void portable_softmax_row(float *s, long cols, float post_scale, const fl
         sum += e;
     }
     float inverse = 1.0f / sum;
-    for (long j = 0; j < cols; j++) s[j] *= inverse;
+    if (normalize)
+        for (long j = 0; j < cols; j++) s[j] *= inverse;
+    return inverse;
 }
 
 /* ---------------------------------------------------------------- AVX2 + FMA variant */
@@ -313,7 +316,7 @@ AVX2 static void avx2_layer_norm_row(float *out, const float *y, const float *bi
     for (; c < cols; c++) out[c] = (out[c] - mean) * rstd * gamma[c] + (beta ? beta[c] : 0.0f);
 }
 
-AVX2 static void avx2_softmax_row(float *s, long cols, float post_scale, const float *bias_row, float gate) {
+AVX2 static float avx2_softmax_row(float *s, long cols, float post_scale, const float *bias_row, float gate, int normalize) {
     long c;
     __m256 max8 = _mm256_set1_ps(-INFINITY);
     for (c = 0; c + 8 <= cols; c += 8) max8 = _mm256_max_ps(max8, _mm256_loadu_ps(s + c));
@@ -352,10 +355,12 @@ AVX2 static void avx2_softmax_row(float *s, long cols, float post_scale, const f
         sum += e;
     }
 
-    __m256 inverse8 = _mm256_set1_ps(1.0f / sum);
-    for (c = 0; c + 8 <= cols; c += 8) _mm256_storeu_ps(s + c, _mm256_mul_ps(_mm256_loadu_ps(s + c), inverse8));
     float inverse = 1.0f / sum;
+    if (!normalize) return inverse;
+    __m256 inverse8 = _mm256_set1_ps(inverse);
+    for (c = 0; c + 8 <= cols; c += 8) _mm256_storeu_ps(s + c, _mm256_mul_ps(_mm256_loadu_ps(s + c), inverse8));
     for (; c < cols; c++) s[c] *= inverse;
+    return inverse;
 }
 
 AVX2 static void avx2_exp_array(float *out, const float *in, long count) {
@@ -446,19 +451,21 @@ void beats_bias_residual_layer_norm(beats_float_variant variant, float *out, lon
     }
 }
 
-void beats_attention_softmax(beats_float_variant variant, float *scores, long ld, long rows, long cols, long first_row, float post_scale,
-                             const float *bias_by_offset, const float *gate) {
+void beats_attention_softmax(beats_float_variant variant, float *scores, long ld, long rows, long cols, long first_row,
+                             float post_scale, const float *bias_by_offset, const float *gate, float *inverse_sums) {
+    int normalize = inverse_sums == NULL;
     for (long r = 0; r < rows; r++) {
         long query = first_row + r;
         const float *bias_row = bias_by_offset ? bias_by_offset + (cols - 1 - query) : NULL;
         float gate_value = gate ? gate[query] : 1.0f;
+        float inverse;
 #ifdef BEATS_X86
-        if (use_avx2(variant)) {
-            avx2_softmax_row(scores + r * ld, cols, post_scale, bias_row, gate_value);
-            continue;
-        }
+        if (use_avx2(variant))
+            inverse = avx2_softmax_row(scores + r * ld, cols, post_scale, bias_row, gate_value, normalize);
+        else
 #endif
-        portable_softmax_row(scores + r * ld, cols, post_scale, bias_row, gate_value);
+            inverse = portable_softmax_row(scores + r * ld, cols, post_scale, bias_row, gate_value, normalize);
+        if (inverse_sums) inverse_sums[r] = inverse;
     }
 }
 

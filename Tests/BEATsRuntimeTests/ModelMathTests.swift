@@ -231,8 +231,12 @@ struct ModelMathTests {
         let biasByOffset = (0..<(2 * keys - 1)).map { _ in generator.nextFloat() * 6 - 3 }
         let gates = (0..<keys).map { _ in 1 + generator.nextFloat() }
         for (bias, gate) in [(biasByOffset, gates), (biasByOffset, nil), (nil, nil)] as [([Float]?, [Float]?)] {
-            var values = scores
-            beats_attention_softmax(variant, &values, ld, rows, keys, firstRow, 32, bias, gate)
+            var normalised = scores
+            beats_attention_softmax(variant, &normalised, ld, rows, keys, firstRow, 32, bias, gate, nil)
+            // Unnormalised form: exp(s − max) per row and 1 / sum on the side.
+            var exponentials = scores
+            var inverseSums = [Float](repeating: .nan, count: rows)
+            beats_attention_softmax(variant, &exponentials, ld, rows, keys, firstRow, 32, bias, gate, &inverseSums)
             for row in 0..<rows {
                 let query = firstRow + row
                 let raw = (0..<keys).map { Double(scores[row * ld + $0]) }
@@ -243,11 +247,14 @@ struct ModelMathTests {
                 }
                 let top = logits.max()!
                 let sum = logits.map { Foundation.exp($0 - top) }.reduce(0, +)
+                #expect(abs(Double(inverseSums[row]) - 1 / sum) <= 1e-6 / sum)
                 for key in 0..<keys {
                     let expected = Foundation.exp(logits[key] - top) / sum
-                    #expect(abs(Double(values[row * ld + key]) - expected) <= 1e-6)
+                    #expect(abs(Double(normalised[row * ld + key]) - expected) <= 1e-6)
+                    #expect(abs(Double(exponentials[row * ld + key]) - expected * sum) <= 1e-6 * max(1, expected * sum))
                 }
-                #expect(values[row * ld + keys] == scores[row * ld + keys], "padding column touched")
+                #expect(normalised[row * ld + keys] == scores[row * ld + keys], "padding column touched")
+                #expect(exponentials[row * ld + keys] == scores[row * ld + keys], "padding column touched")
             }
         }
     }

@@ -321,6 +321,7 @@ public final class BEATsModel {
         let scores = UncheckedSendable(arena.scores)
         let biasTable = UncheckedSendable(arena.biasByOffset)
         let gates = UncheckedSendable(arena.gates)
+        let inverseSums = UncheckedSendable(arena.inverseSums)
         for head in 0..<H {
             for blockStart in stride(from: 0, to: T, by: arena.blockRows) {
                 let rows = min(arena.blockRows, T - blockStart)
@@ -331,11 +332,20 @@ public final class BEATsModel {
                     beats_attention_softmax(variant, scores.value + range.lowerBound * T, T, range.count, T,
                                             blockStart + range.lowerBound, 32,
                                             hasBias ? biasTable.value + head * offsets : nil,
-                                            gated ? gates.value + head * T : nil)
+                                            gated ? gates.value + head * T : nil,
+                                            inverseSums.value + range.lowerBound)
                 }
+                let headContext = arena.context + blockStart * D + head * headDim
                 Matrix.multiply(rows: rows, columns: headDim, depth: T, arena.scores, leading: T,
                                 arena.value + head * headDim, leading: D, transposeB: false,
-                                into: arena.context + blockStart * D + head * headDim, leading: D)
+                                into: headContext, leading: D)
+                // Softmax normalisation applied to the [rows, head_dim] product instead of the
+                // [rows, T] probabilities: the same maths on 1/8 of the elements (T = 496).
+                for row in 0..<rows {
+                    let scale = inverseSums.value[row]
+                    let target = headContext + row * D
+                    for index in 0..<headDim { target[index] *= scale }
+                }
             }
         }
         attention.output.multiply(arena.context, leading: D, rows: T, into: arena.projected, leading: D)
@@ -487,7 +497,7 @@ extension ModelWeights {
                                       encoderNorm.gamma, encoderNorm.beta]
         func add(_ linear: Linear?) {
             guard let linear else { return }
-            tensors.append(linear.weight)
+            if let weight = linear.weight { tensors.append(weight) }
             if let bias = linear.bias { tensors.append(bias) }
         }
         if let patchEmbeddingBias { tensors.append(patchEmbeddingBias) }

@@ -59,15 +59,29 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
-/// A torch `nn.Linear` used in place: weight [out, in] row-major, optional bias [out].
+/// A torch `nn.Linear`: weight [out, in] row-major, optional bias [out]. The weight is float32
+/// used in place (one sgemm), or int8 when the file stores it quantized (the int8 GEMM kernels).
 struct Linear {
-    let weight: FloatTensor
+    /// The float32 weight; nil when the weight runs on the int8 kernels.
+    let weight: FloatTensor?
+    let quantizedWeight: Int8Weight?
     let bias: FloatTensor?
-    var inputs: Int { weight.shape[1] }
-    var outputs: Int { weight.shape[0] }
+    let inputs: Int
+    let outputs: Int
 
     init(_ loader: WeightLoader, _ prefix: String, inputs: Int, outputs: Int, bias hasBias: Bool = true) throws {
-        weight = try loader.load("\(prefix).weight", shape: [outputs, inputs])
+        self.inputs = inputs
+        self.outputs = outputs
+        if let matrix = try loader.store.quantizedMatrix(named: "\(prefix).weight") {
+            guard matrix.rows == outputs, matrix.columns == inputs else {
+                throw ModelError.shapeMismatch(tensor: "\(prefix).weight", expected: [outputs, inputs], actual: [matrix.rows, matrix.columns])
+            }
+            quantizedWeight = try Int8Weight(matrix, workspace: loader.int8Workspace)
+            weight = nil
+        } else {
+            weight = try loader.load("\(prefix).weight", shape: [outputs, inputs])
+            quantizedWeight = nil
+        }
         bias = hasBias ? try loader.load("\(prefix).bias", shape: [outputs]) : nil
     }
 
@@ -75,8 +89,12 @@ struct Linear {
     /// next element-wise pass).
     func multiply(_ input: UnsafePointer<Float>, leading lda: Int, rows: Int,
                   into output: UnsafeMutablePointer<Float>, leading ldc: Int) {
-        Matrix.multiply(rows: rows, columns: outputs, depth: inputs, input, leading: lda,
-                        weight.pointer, leading: inputs, transposeB: true, into: output, leading: ldc)
+        if let quantizedWeight {
+            quantizedWeight.multiply(input, leading: lda, rows: rows, into: output, leading: ldc)
+        } else if let weight {
+            Matrix.multiply(rows: rows, columns: outputs, depth: inputs, input, leading: lda,
+                            weight.pointer, leading: inputs, transposeB: true, into: output, leading: ldc)
+        }
     }
 }
 

@@ -40,18 +40,29 @@ final class FloatTensor: @unchecked Sendable {
         }
     }
 
-    /// An owned tensor holding `values` (weights derived at load, such as a folded weight norm).
-    init(name: String, shape: [Int], values: [Float]) {
-        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not match \(values.count) values")
+    /// An owned tensor whose values `fill` writes (weights derived at load, such as a folded
+    /// weight norm).
+    init(name: String, shape: [Int], fill: (UnsafeMutableBufferPointer<Float>) -> Void) {
         self.name = name
         self.shape = shape
-        count = values.count
-        let buffer = OwnedBytes(count: values.count * MemoryLayout<Float>.stride)
-        values.withUnsafeBytes { buffer.buffer.copyMemory(from: $0) }
-        pointer = UnsafePointer(buffer.buffer.baseAddress!.assumingMemoryBound(to: Float.self))
+        count = shape.reduce(1, *)
+        let buffer = OwnedBytes(count: count * MemoryLayout<Float>.stride)
+        let values = buffer.buffer.bindMemory(to: Float.self)
+        fill(values)
+        pointer = UnsafePointer(values.baseAddress!)
         owner = buffer
         isInPlace = false
     }
+
+    /// An owned tensor holding `values`.
+    convenience init(name: String, shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "shape \(shape) does not match \(values.count) values")
+        self.init(name: name, shape: shape) { target in
+            _ = values.withUnsafeBufferPointer { target.initialize(from: $0) }
+        }
+    }
+
+    var buffer: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: pointer, count: count) }
 
     var values: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 
@@ -61,6 +72,8 @@ final class FloatTensor: @unchecked Sendable {
 /// Reads weights from a store by name, checking each against the shape the config implies.
 struct WeightLoader {
     let store: any WeightStore
+    /// Shared scratch of every int8 Linear this loader builds (they run one at a time).
+    let int8Workspace = Int8Workspace()
 
     func contains(_ name: String) -> Bool {
         store.tensorNames.contains(name)

@@ -24,6 +24,8 @@ final class ForwardArena {
     let gluOutput: UnsafeMutablePointer<Float>
     /// [block, T] attention scores of one head for a block of queries.
     let scores: UnsafeMutablePointer<Float>
+    /// [block] 1 / softmax sum per query of the current attention block.
+    let inverseSums: UnsafeMutablePointer<Float>
     /// [T · H, 8] gate projections and [H, T] per-query gates.
     let gateProjections: UnsafeMutablePointer<Float>
     let gates: UnsafeMutablePointer<Float>
@@ -67,39 +69,42 @@ final class ForwardArena {
             total += (count + 15) / 16 * 16
             return start
         }
-        let offsets = [
-            region(T * dims.patchArea), region(T * dims.embedDim), region(T * D),
-            region(T * D), region(T * D), region(T * D), region(T * D), region(T * D),
-            region(T * feedForwardWidth), region(T * dims.feedForwardDim),
-            region(block * T),
-            region(T * dims.heads * 8), region(dims.heads * T), region(dims.heads * (2 * T - 1)),
-            region(dims.groupChannels * (T + 2 * dims.convPadding)), region(block * dims.groupChannels * dims.convKernel),
-            region(dims.groupChannels * block),
-            region(T * D), region(T * headWidth),
-        ]
+        let patchesAt = region(T * dims.patchArea), embeddedAt = region(T * dims.embedDim)
+        let hiddenAt = region(T * D), queryAt = region(T * D), keyAt = region(T * D), valueAt = region(T * D)
+        let contextAt = region(T * D), projectedAt = region(T * D)
+        let feedForwardAt = region(T * feedForwardWidth), gluOutputAt = region(T * dims.feedForwardDim)
+        let scoresAt = region(block * T), inverseSumsAt = region(block)
+        let gateProjectionsAt = region(T * dims.heads * 8), gatesAt = region(dims.heads * T)
+        let biasByOffsetAt = region(dims.heads * (2 * T - 1))
+        let convChannelsAt = region(dims.groupChannels * (T + 2 * dims.convPadding))
+        let convColumnsAt = region(block * dims.groupChannels * dims.convKernel)
+        let convGroupOutputAt = region(dims.groupChannels * block)
+        let headHiddenAt = region(T * D), headOutputAt = region(T * headWidth)
+
         byteCount = total * MemoryLayout<Float>.stride
         allocation = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
         allocation.initializeMemory(as: Float.self, repeating: 0, count: total)
         let base = allocation.assumingMemoryBound(to: Float.self)
-        patches = base + offsets[0]
-        embedded = base + offsets[1]
-        hidden = base + offsets[2]
-        query = base + offsets[3]
-        key = base + offsets[4]
-        value = base + offsets[5]
-        context = base + offsets[6]
-        projected = base + offsets[7]
-        feedForward = base + offsets[8]
-        gluOutput = base + offsets[9]
-        scores = base + offsets[10]
-        gateProjections = base + offsets[11]
-        gates = base + offsets[12]
-        biasByOffset = base + offsets[13]
-        convChannels = base + offsets[14]
-        convColumns = base + offsets[15]
-        convGroupOutput = base + offsets[16]
-        headHidden = base + offsets[17]
-        headOutput = base + offsets[18]
+        patches = base + patchesAt
+        embedded = base + embeddedAt
+        hidden = base + hiddenAt
+        query = base + queryAt
+        key = base + keyAt
+        value = base + valueAt
+        context = base + contextAt
+        projected = base + projectedAt
+        feedForward = base + feedForwardAt
+        gluOutput = base + gluOutputAt
+        scores = base + scoresAt
+        inverseSums = base + inverseSumsAt
+        gateProjections = base + gateProjectionsAt
+        gates = base + gatesAt
+        biasByOffset = base + biasByOffsetAt
+        convChannels = base + convChannelsAt
+        convColumns = base + convColumnsAt
+        convGroupOutput = base + convGroupOutputAt
+        headHidden = base + headHiddenAt
+        headOutput = base + headOutputAt
     }
 
     deinit { allocation.deallocate() }

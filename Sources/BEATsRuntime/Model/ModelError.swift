@@ -19,6 +19,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     /// More frames than the model was opened for (working memory grows linearly with length,
     /// attention time quadratically).
     case tooManyFrames(frames: Int, maximum: Int)
+    /// An int8 weight the kernels cannot use (values outside [-127, 127], inconsistent sizes).
+    case invalidInt8Weight(tensor: String, reason: String)
 
     public var description: String {
         switch self {
@@ -38,6 +40,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
             return "model: \(frames) fbank frames are fewer than one patch (\(minimum) frames)"
         case .tooManyFrames(let frames, let maximum):
             return "model: \(frames) fbank frames are more than the \(maximum) this model was opened for"
+        case .invalidInt8Weight(let name, let reason):
+            return "model: int8 tensor '\(name)': \(reason)"
         }
     }
 }

@@ -225,6 +225,8 @@ struct ModelWeights {
         }
         let g = try loader.load(gName, shape: [1, 1, dims.convKernel])
         let v = try loader.load(vName, shape: shape)
-        return FloatTensor(name: "\(prefix).weight", shape: shape, values: WeightNorm.fold(g: g.values, v: v.values, shape: shape))
+        return FloatTensor(name: "\(prefix).weight", shape: shape) { weight in
+            WeightNorm.fold(g: g.buffer, v: v.buffer, kernel: dims.convKernel, into: weight)
+        }
     }
 }

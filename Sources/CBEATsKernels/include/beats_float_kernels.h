@@ -57,9 +57,12 @@ void beats_bias_residual_layer_norm(beats_float_variant variant, float *out, lon
  *   scores = softmax(s)
  * bias_by_offset (2 cols - 1 values, relative offset j - i) may be NULL (no relative bias);
  * gate (one value per query, indexed from first_row) may be NULL (factor 1).
+ * When inverse_sums is not NULL the rows are left as exp(s - max) and inverse_sums[r] receives
+ * 1 / sum for row r of this call, so the caller can normalise the (much narrower) product with
+ * V instead of the scores.
  */
-void beats_attention_softmax(beats_float_variant variant, float *scores, long ld, long rows, long cols, long first_row, float post_scale,
-                             const float *bias_by_offset, const float *gate);
+void beats_attention_softmax(beats_float_variant variant, float *scores, long ld, long rows, long cols, long first_row,
+                             float post_scale, const float *bias_by_offset, const float *gate, float *inverse_sums);
 
 /* Element-wise maths, exposed for tests: the polynomials the kernels use. */
 void beats_exp(beats_float_variant variant, float *out, const float *in, long count);
