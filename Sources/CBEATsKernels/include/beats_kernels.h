@@ -60,7 +60,7 @@ extern "C" {
 
 typedef enum beats_status {
     BEATS_OK = 0,
-    /** A pointer is NULL, a range is empty or out of bounds, or a leading dimension is too small. */
+    /** A pointer is NULL, a range is reversed or out of bounds, a stride is too small, or a flag unknown. */
     BEATS_ERROR_INVALID_ARGUMENT = -1,
     /** The packed weight buffer's header is not one written by beats_pack_weights. */
     BEATS_ERROR_BAD_PACKED_WEIGHTS = -2,
@@ -189,7 +189,8 @@ enum {
  *   w_scales one scale per weight row (indexed by n),
  *   bias     N floats or NULL,
  * as described at the top of this file. Rows and columns outside the ranges are neither read from
- * `a` nor written to `c`. Strides are in elements (a_stride ≥ K, c_stride ≥ n_end).
+ * `a` nor written to `c`; an empty range does nothing. Strides are in elements (a_stride ≥ K,
+ * c_stride ≥ n_end). Activations may be any int8 (the quantizer gives [-max_level, max_level]).
  * Returns BEATS_OK, BEATS_ERROR_INVALID_ARGUMENT, BEATS_ERROR_BAD_PACKED_WEIGHTS,
  * BEATS_ERROR_MISALIGNED, or (explicit variants only) BEATS_ERROR_UNAVAILABLE.
  */
