@@ -9,6 +9,7 @@ public enum ZipError: Error, CustomStringConvertible, Equatable, Sendable {
     case multiDisk(offset: Int)
     case centralDirectoryOutOfFile(offset: Int, size: Int, fileSize: Int)
     case tooManyEntries(count: Int, centralDirectorySize: Int)
+    case entryLimitExceeded(count: Int, limit: Int)
     case centralEntryInvalid(index: Int, offset: Int, found: UInt32)
     case centralEntryTruncated(index: Int, offset: Int)
     case zip64ExtraMissing(entry: String, field: String, offset: Int)
@@ -41,6 +42,8 @@ public enum ZipError: Error, CustomStringConvertible, Equatable, Sendable {
             return "zip: central directory at offset \(offset) of \(size) bytes lies outside the \(fileSize)-byte file"
         case .tooManyEntries(let count, let size):
             return "zip: \(count) entries cannot fit in a central directory of \(size) bytes"
+        case .entryLimitExceeded(let count, let limit):
+            return "zip: the archive declares \(count) entries, more than the limit of \(limit)"
         case .centralEntryInvalid(let index, let offset, let found):
             return "zip: central directory entry \(index) at offset \(offset): bad signature \(hex(found))"
         case .centralEntryTruncated(let index, let offset):
@@ -337,8 +340,11 @@ public final class ZipArchive: Sendable {
 
     static func readCentralDirectory(_ bytes: UnsafeRawBufferPointer, _ directory: CentralDirectory, limits: ZipLimits) throws(ZipError) -> [ZipEntry] {
         let recordSize = 46
-        guard directory.entryCount <= directory.size / recordSize, directory.entryCount <= limits.maximumEntries else {
+        guard directory.entryCount <= directory.size / recordSize else {
             throw .tooManyEntries(count: directory.entryCount, centralDirectorySize: directory.size)
+        }
+        guard directory.entryCount <= limits.maximumEntries else {
+            throw .entryLimitExceeded(count: directory.entryCount, limit: limits.maximumEntries)
         }
         let region = UnsafeRawBufferPointer(rebasing: bytes[directory.offset..<directory.offset + directory.size])
         var reader = ByteReader(region, base: directory.offset)
