@@ -19,6 +19,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     case missingRecord(tensor: String, record: String)
     /// A record holds fewer bytes than its storage's `numel × element size`.
     case recordTooShort(tensor: String, record: String, neededBytes: Int, recordBytes: Int)
+    /// A tensor with more elements than its storage holds (a broadcast view: stride 0 along an
+    /// axis). Reading its values would allocate what the file only claims.
+    case viewLargerThanStorage(tensor: String, elementCount: Int, storageElements: Int)
     /// One storage key used with two element types.
     case conflictingStorageTypes(record: String, first: DType, second: DType)
     /// The pickle's top level is not a dict (or `model` is not a dict).
@@ -53,6 +56,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             return "checkpoint: tensor '\(tensor)' needs record '\(record)', which is missing"
         case .recordTooShort(let tensor, let record, let needed, let have):
             return "checkpoint: tensor '\(tensor)': record '\(record)' holds \(have) bytes, its storage needs \(needed)"
+        case .viewLargerThanStorage(let tensor, let count, let storageElements):
+            return "checkpoint: tensor '\(tensor)' has \(count) elements but its storage holds \(storageElements) (a broadcast view; views may not be larger than their storage)"
         case .conflictingStorageTypes(let record, let first, let second):
             return "checkpoint: record '\(record)' is used as both \(first.rawValue) and \(second.rawValue)"
         case .notAStateDict(let found, let offset):

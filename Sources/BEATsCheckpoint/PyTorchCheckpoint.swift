@@ -239,6 +239,12 @@ public final class PyTorchCheckpoint: WeightStore {
                 storageElements = view.elementCount
             }
             try PyTorchCheckpoint.checkGeometry(entry.name, entry.tensor, storageElements: storageElements)
+            // Values are materialised (floats(), conversion), so a view may not have more elements
+            // than its storage: memory stays proportional to the file, never to what it claims.
+            let elementCount = checkedProduct(entry.tensor.shape) ?? Int.max
+            guard elementCount <= storageElements else {
+                throw CheckpointError.viewLargerThanStorage(tensor: entry.name, elementCount: elementCount, storageElements: storageElements)
+            }
         }
     }
 
