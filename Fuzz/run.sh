@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Builds and runs a libFuzzer target of the BEATs readers.
+#
+#   Fuzz/run.sh TARGET SECONDS [libFuzzer flags...]   one target for SECONDS
+#   Fuzz/run.sh all SECONDS [flags...]                every target for SECONDS each, JOBS at a time (default 1)
+#   Fuzz/run.sh build                                 build every target only
+#   Fuzz/run.sh minimize TARGET                       merge the grown corpus into a minimal one (corpus/TARGET.min)
+#   Fuzz/run.sh repro TARGET FILE...                  run the target once on each FILE (a crash reproducer)
+#
+# TARGET is zip, pickle, checkpoint, native or wav. The build is release with
+# `--sanitize=fuzzer --sanitize=address` on every module (the toolkit's too), in Fuzz/.build,
+# separate from the main package's build. Corpora grow in Fuzz/corpus/TARGET (not committed);
+# they start from Fuzz/seeds/TARGET and the small files of Fixtures/ (staged into
+# Fuzz/corpus/.seeds-TARGET). Crashes, timeouts and out-of-memory inputs land in
+# Fuzz/crashes/TARGET/; logs in Fuzz/logs/. Every finding belongs in a FuzzRegressionTests file.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+targets=(zip pickle checkpoint native wav)
+
+product() {
+    case "$1" in
+        zip) echo FuzzZip ;;
+        pickle) echo FuzzPickle ;;
+        checkpoint) echo FuzzCheckpoint ;;
+        native) echo FuzzNative ;;
+        wav) echo FuzzWAV ;;
+        *) echo "unknown target '$1' (expected: ${targets[*]})" >&2; exit 2 ;;
+    esac
+}
+
+# Largest input the fuzzer makes: room for every seed, small enough that mutations hit structure.
+max_len() {
+    case "$1" in
+        pickle) echo 8192 ;;
+        wav) echo 20000 ;;
+        *) echo 16384 ;;
+    esac
+}
+
+# Fixture folders whose small files seed each target.
+fixture_dirs() {
+    case "$1" in
+        zip|checkpoint) echo "models parser hostile generated" ;;
+        pickle) echo "pickle" ;;
+        native) echo "" ;;
+        wav) echo "audio audio-formats" ;;
+    esac
+}
+
+build() {
+    (cd "$here" && swift build -c release --sanitize=fuzzer --sanitize=address "$@" 2>&1 \
+        | grep -v -e '^\[' -e "Cannot export local symbol '__asan_extra_spill_area'" >&2)
+}
+
+binary() { echo "$here/.build/release/$(product "$1")"; }
+
+stage_seeds() {
+    local target="$1" limit
+    limit="$(max_len "$target")"
+    local staged="$here/corpus/.seeds-$target"
+    rm -rf "$staged"
+    mkdir -p "$staged" "$here/corpus/$target" "$here/crashes/$target" "$here/logs"
+    [ -d "$here/seeds/$target" ] && find "$here/seeds/$target" -type f -size -"$((limit + 1))"c -exec cp {} "$staged/" \;
+    for dir in $(fixture_dirs "$target"); do
+        find "$root/Fixtures/$dir" -type f ! -name '*.json' ! -name '*.npy' -size -"$((limit + 1))"c \
+            -exec sh -c 'cp "$1" "$2/fixture-$(basename "$1")"' _ {} "$staged" \;
+    done
+    # A checkpoint's data.pkl is a pickle seed too.
+    if [ "$target" = pickle ]; then
+        python3 - "$root/Fixtures/generated" "$root/Fixtures/hostile" "$staged" <<'PY' || true
+import os, sys, zipfile
+out = sys.argv[-1]
+for folder in sys.argv[1:-1]:
+    for name in os.listdir(folder):
+        try:
+            archive = zipfile.ZipFile(os.path.join(folder, name))
+            pickles = [n for n in archive.namelist() if n.endswith("data.pkl")]
+            if pickles:
+                with open(os.path.join(out, "data-" + name + ".pkl"), "wb") as handle:
+                    handle.write(archive.read(pickles[0]))
+        except Exception:
+            pass
+PY
+    fi
+}
+
+run() {
+    local target="$1" seconds="$2"
+    shift 2
+    stage_seeds "$target"
+    local log="$here/logs/$target-$(date +%Y%m%d-%H%M%S).log"
+    echo "fuzzing $target for ${seconds}s, log: $log" >&2
+    # -timeout: a run over 5 s is a hang; -rss_limit_mb also caps single allocations
+    # (-malloc_limit_mb defaults to it), so an allocation the input dictates fails the run.
+    local status=0
+    "$(binary "$target")" "$here/corpus/$target" "$here/corpus/.seeds-$target" \
+        -dict="$here/dicts/$target.dict" -max_len="$(max_len "$target")" \
+        -rss_limit_mb=2048 -timeout=5 -max_total_time="$seconds" -print_final_stats=1 \
+        -artifact_prefix="$here/crashes/$target/" "$@" >"$log" 2>&1 || status=$?
+    grep -E '^#[0-9]+[[:space:]]+(DONE|INITED)|^stat::number_of_executed_units|^stat::peak_rss_mb|==ERROR|SUMMARY|Test unit written' "$log" >&2 || true
+    return "$status"
+}
+
+case "${1:-}" in
+    build)
+        build ;;
+    all)
+        seconds="${2:?usage: run.sh all SECONDS}"
+        shift 2
+        build
+        printf '%s\n' "${targets[@]}" | xargs -P "${JOBS:-1}" -I{} "$0" --no-build {} "$seconds" "$@" ;;
+    --no-build)
+        shift
+        target="$1" seconds="$2"
+        shift 2
+        run "$target" "$seconds" "$@" ;;
+    minimize)
+        target="${2:?usage: run.sh minimize TARGET}"
+        product "$target" >/dev/null
+        build --product "$(product "$target")"
+        rm -rf "$here/corpus/$target.min" && mkdir -p "$here/corpus/$target.min"
+        "$(binary "$target")" -merge=1 -max_len="$(max_len "$target")" -rss_limit_mb=2048 -timeout=5 \
+            "$here/corpus/$target.min" "$here/corpus/$target" ;;
+    repro)
+        target="${2:?usage: run.sh repro TARGET FILE...}"
+        shift 2
+        "$(binary "$target")" -rss_limit_mb=2048 -timeout=5 "$@" ;;
+    zip|pickle|checkpoint|native|wav)
+        target="$1" seconds="${2:?usage: run.sh TARGET SECONDS}"
+        shift 2
+        build --product "$(product "$target")"
+        run "$target" "$seconds" "$@" ;;
+    *)
+        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+        exit 2 ;;
+esac
