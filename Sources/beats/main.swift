@@ -42,8 +42,36 @@ do {
 }
 
 func reportAndExit(_ message: String) -> Never {
-    let line = "error: " + message.split(separator: "\n").joined(separator: " ") + "\n"
+    let line = "error: " + oneLine(message) + "\n"
     var bytes = Array(line.utf8)
     _ = write(STDERR_FILENO, &bytes, bytes.count)
     exit(1)
+}
+
+/// `message` as one printable line. Error messages quote names and bytes from the input file
+/// (zip entry names, tensor names, header strings), so a hostile file could otherwise end the line
+/// early or send escape sequences to the terminal: newlines become spaces, every other control
+/// character (C0, DEL, C1, U+2028/2029) is shown as `\xNN` / `\u{NNNN}`, and the line is cut at
+/// 4096 characters.
+func oneLine(_ message: String, maxLength: Int = 4096) -> String {
+    var output = ""
+    var length = 0
+    for scalar in message.unicodeScalars {
+        if length >= maxLength {
+            output += "…"
+            break
+        }
+        switch scalar.value {
+        case 0x0A:
+            output += " "
+        case 0x00..<0x20, 0x7F:
+            output += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+        case 0x80..<0xA0, 0x2028, 0x2029:
+            output += "\\u{" + String(scalar.value, radix: 16) + "}"
+        default:
+            output.unicodeScalars.append(scalar)
+        }
+        length += 1
+    }
+    return output
 }
