@@ -221,7 +221,7 @@ public final class PyTorchCheckpoint: WeightStore {
             if let known = dtypeByKey.updateValue(storage.dtype, forKey: storage.key), known != storage.dtype {
                 throw CheckpointError.conflictingStorageTypes(record: recordName(storage.key), first: known, second: storage.dtype)
             }
-            guard let available = recordSize(storage.key) else {
+            guard let available = try recordSize(storage.key) else {
                 throw CheckpointError.missingRecord(tensor: entry.name, record: recordName(storage.key))
             }
             let needed = checkedProduct([storage.elementCount, storage.dtype.byteWidth]) ?? Int.max
@@ -283,10 +283,15 @@ public final class PyTorchCheckpoint: WeightStore {
         }
     }
 
-    /// Bytes the record holds according to metadata (nil when it does not exist).
-    private func recordSize(_ key: String) -> Int? {
+    /// Bytes the record holds according to metadata (nil when it does not exist). A zip entry's
+    /// declared size is checked against what the archive can deliver first: trusting a lying
+    /// size would let tensors claim (and `inspect` add up) exabytes backed by a few bytes.
+    private func recordSize(_ key: String) throws(ZipError) -> Int? {
         switch source {
-        case .zip(let archive, let prefix): return archive.entry(named: prefix + "data/" + key)?.uncompressedSize
+        case .zip(let archive, let prefix):
+            guard let entry = archive.entry(named: prefix + "data/" + key) else { return nil }
+            try archive.checkDeclaredSize(of: entry)
+            return entry.uncompressedSize
         case .legacy(_, let ranges): return ranges[key]?.count
         }
     }

@@ -207,21 +207,14 @@ public final class ZipArchive: Sendable {
     /// The uncompressed bytes of an entry. Stored entries are views into the map (nothing is read
     /// unless `verify` asks for the CRC); deflated entries are inflated (and always CRC-checked).
     public func contents(of entry: ZipEntry, verify: Bool = false) throws(ZipError) -> ByteStorage {
-        guard !entry.isEncrypted else { throw .encrypted(entry: entry.name) }
+        try checkDeclaredSize(of: entry)
         let range = try dataRange(of: entry)
         switch entry.method {
         case .stored:
-            guard entry.compressedSize == entry.uncompressedSize else {
-                throw .storedSizeMismatch(entry: entry.name, compressed: entry.compressedSize, uncompressed: entry.uncompressedSize)
-            }
             let storage = file.storage(range)
             if verify { try ZipArchive.check(storage.bytes, entry) }
             return storage
         case .deflated:
-            let limit = inflationLimit(for: entry)
-            guard entry.uncompressedSize <= limit else {
-                throw .declaredSizeTooLarge(entry: entry.name, declared: entry.uncompressedSize, limit: limit)
-            }
             let output = OwnedBytes(count: entry.uncompressedSize)
             do {
                 try Inflater.inflateRaw(UnsafeRawBufferPointer(rebasing: file.bytes[range]), into: output.buffer)
@@ -230,6 +223,28 @@ public final class ZipArchive: Sendable {
             }
             try ZipArchive.check(UnsafeRawBufferPointer(output.buffer), entry)
             return output.storage
+        case .other(let code):
+            throw .unsupportedMethod(entry: entry.name, method: code)
+        }
+    }
+
+    /// The checks ``contents(of:verify:)`` makes before reading anything, from the central
+    /// directory alone: the entry is not encrypted, uses stored or deflate, and declares an
+    /// uncompressed size the archive can deliver (a stored entry's equals its compressed size,
+    /// which lies in the file; a deflated entry's is within ``inflationLimit(for:)``). After it
+    /// passes, `uncompressedSize` is a size that can be trusted for allocation and arithmetic.
+    public func checkDeclaredSize(of entry: ZipEntry) throws(ZipError) {
+        guard !entry.isEncrypted else { throw .encrypted(entry: entry.name) }
+        switch entry.method {
+        case .stored:
+            guard entry.compressedSize == entry.uncompressedSize else {
+                throw .storedSizeMismatch(entry: entry.name, compressed: entry.compressedSize, uncompressed: entry.uncompressedSize)
+            }
+        case .deflated:
+            let limit = inflationLimit(for: entry)
+            guard entry.uncompressedSize <= limit else {
+                throw .declaredSizeTooLarge(entry: entry.name, declared: entry.uncompressedSize, limit: limit)
+            }
         case .other(let code):
             throw .unsupportedMethod(entry: entry.name, method: code)
         }

@@ -26,4 +26,17 @@ struct CheckpointFuzzRegressionTests {
             try openAndRead("checkpoint-broadcast-view.pt")
         }
     }
+
+    @Test("a deflated record declaring 2^62 bytes is refused at open, before any size from it is trusted")
+    func lyingDeclaredSize() throws {
+        // Five tensors of 2^59 float32 over one deflated record of 1000 zero bytes whose ZIP64
+        // extra field declares 2^62: open accepted it and `inspect` overflowed adding the sizes.
+        let path = try Fixtures.path("fuzz-regressions/checkpoint-declared-size.pt")
+        let entry = try #require(try ZipArchive(path: path).entry(named: "archive/data/0"))
+        #expect(entry.uncompressedSize == 1 << 62)
+        let limit = entry.compressedSize * ZipLimits.deflateMaximumRatio + 64
+        #expect(throws: ZipError.declaredSizeTooLarge(entry: "archive/data/0", declared: 1 << 62, limit: limit)) {
+            try openAndRead("checkpoint-declared-size.pt")
+        }
+    }
 }
