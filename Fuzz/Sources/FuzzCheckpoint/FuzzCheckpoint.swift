@@ -28,6 +28,7 @@ public func fuzzCheckpoint(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         totalElements += elements
         totalBytes += elements * record.dtype.byteWidth
     }
+    withExtendedLifetime((totalElements, totalBytes)) {}
     for name in checkpoint.tensorNames {
         guard let tensor = try? checkpoint.tensor(named: name) else { continue }
         _ = try? tensor.floats()

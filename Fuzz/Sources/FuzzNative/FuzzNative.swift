@@ -25,6 +25,7 @@ public func fuzzNative(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         totalElements += entry.shape.reduce(1, *)
         totalBytes += entry.storedBytes
     }
+    withExtendedLifetime((totalElements, totalBytes)) {}
     for name in model.tensorNames {
         _ = model.entry(named: name)
         _ = try? model.quantizedMatrix(named: name)
