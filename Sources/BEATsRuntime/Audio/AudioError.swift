@@ -30,6 +30,10 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
     case emptyData(offset: Int)
     /// Too few samples for what was asked (one fbank frame, or one BEATs patch of 16 frames).
     case tooShort(samples: Int, minimum: Int, purpose: String)
+    /// More samples (after resampling to `sampleRate`) than the runtime takes: refused before
+    /// resampling, so a small file claiming a tiny sample rate cannot make the loader produce
+    /// gigabytes of audio.
+    case tooLong(samples: Int, maximum: Int, sampleRate: Int)
     /// A sample rate the resampler refuses (zero, or a ratio needing an unreasonably large kernel).
     case unsupportedSampleRate(from: Int, to: Int, reason: String)
 
@@ -63,6 +67,10 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
             return "WAV 'data' chunk at offset \(offset) holds no complete sample frame"
         case .tooShort(let samples, let minimum, let purpose):
             return "audio too short: \(samples) samples at 16 kHz, \(purpose) needs at least \(minimum)"
+        case .tooLong(let samples, let maximum, let rate):
+            let seconds = { (count: Int) in String(Int((Double(count) / Double(max(rate, 1))).rounded())) }
+            return "audio too long: \(samples) samples at \(rate) Hz (\(seconds(samples)) s), at most \(maximum) "
+                + "(\(seconds(maximum)) s) are accepted"
         case .unsupportedSampleRate(let from, let to, let reason):
             return "cannot resample \(from) Hz to \(to) Hz: \(reason)"
         }

@@ -36,6 +36,13 @@ public enum BEATsAudio {
         sampleCount < frameLength ? 0 : 1 + (sampleCount - frameLength) / frameShift
     }
 
+    /// Longest input the runtime takes, in fbank frames (≈ 11 minutes): `BEATsModel`'s default
+    /// `maximumFrames`.
+    public static let maximumFrames = 65_536
+    /// Most 16 kHz samples that make at most ``maximumFrames`` frames (10 486 159, ≈ 655 s). The
+    /// loader refuses longer clips before resampling them.
+    public static let maximumSamples = frameLength + maximumFrames * frameShift - 1
+
     /// Throws unless `sampleCount` 16 kHz samples make at least one BEATs patch (16 frames).
     public static func checkPatchLength(sampleCount: Int) throws(AudioError) {
         guard sampleCount >= minimumSamples else {
@@ -47,22 +54,43 @@ public enum BEATsAudio {
 /// Reads audio files for the runtime: WAV in, mono float at the target rate out.
 public enum AudioLoader {
     /// Reads `path` (WAV), averages its channels to mono and resamples it to `targetSampleRate`
-    /// the way `torchaudio.functional.resample` does by default. Does not check the length:
-    /// callers that need a BEATs patch call ``BEATsAudio/checkPatchLength(sampleCount:)``.
-    public static func load(path: String, targetSampleRate: Int = BEATsAudio.sampleRate) throws -> AudioClip {
-        try loadTyped(path: path, targetSampleRate: targetSampleRate)
+    /// the way `torchaudio.functional.resample` does by default. Refuses a clip that would be
+    /// longer than `maximumSamples` at the target rate (before resampling it); does not check
+    /// the minimum: callers that need a BEATs patch call ``BEATsAudio/checkPatchLength(sampleCount:)``.
+    public static func load(path: String, targetSampleRate: Int = BEATsAudio.sampleRate,
+                            maximumSamples: Int = BEATsAudio.maximumSamples) throws -> AudioClip {
+        try loadTyped(path: path, targetSampleRate: targetSampleRate, maximumSamples: maximumSamples)
     }
 
-    /// ``load(path:targetSampleRate:)`` with its error type spelled out.
-    public static func loadTyped(path: String, targetSampleRate: Int = BEATsAudio.sampleRate) throws(AudioError) -> AudioClip {
+    /// ``load(path:targetSampleRate:maximumSamples:)`` with its error type spelled out.
+    public static func loadTyped(path: String, targetSampleRate: Int = BEATsAudio.sampleRate,
+                                 maximumSamples: Int = BEATsAudio.maximumSamples) throws(AudioError) -> AudioClip {
         let clip = try WAVReader.read(path: path)
-        return try resampled(clip, to: targetSampleRate)
+        return try resampled(clip, to: targetSampleRate, maximumSamples: maximumSamples)
     }
 
-    /// `clip` at `targetSampleRate` (returned as is when the rates already agree).
-    public static func resampled(_ clip: AudioClip, to targetSampleRate: Int) throws(AudioError) -> AudioClip {
+    /// `clip` at `targetSampleRate` (returned as is when the rates already agree). Throws
+    /// ``AudioError/tooLong(samples:maximum:sampleRate:)`` before any work when the result would
+    /// hold more than `maximumSamples` samples (by default only the resampler's own bound applies).
+    public static func resampled(_ clip: AudioClip, to targetSampleRate: Int,
+                                 maximumSamples: Int = Int.max) throws(AudioError) -> AudioClip {
+        let count = resampledCount(clip.samples.count, from: clip.sampleRate, to: targetSampleRate)
+        guard count <= maximumSamples else { throw .tooLong(samples: count, maximum: maximumSamples, sampleRate: targetSampleRate) }
         if clip.sampleRate == targetSampleRate { return clip }
         let resampler = try Resampler(from: clip.sampleRate, to: targetSampleRate)
         return AudioClip(sampleRate: targetSampleRate, samples: try resampler.resample(clip.samples))
+    }
+
+    /// Samples `count` samples become at `outputRate` (what ``Resampler/outputCount(forInputCount:)``
+    /// gives, without building the kernel); `count` itself when a rate is not positive (the
+    /// resampler then refuses the rates), `Int.max` when the product overflows.
+    static func resampledCount(_ count: Int, from inputRate: Int, to outputRate: Int) -> Int {
+        guard inputRate > 0, outputRate > 0, inputRate != outputRate else { return count }
+        var (a, b) = (inputRate, outputRate)
+        while b != 0 { (a, b) = (b, a % b) }
+        let (product, overflow) = count.multipliedReportingOverflow(by: outputRate / a)
+        guard !overflow else { return Int.max }
+        let orig = inputRate / a
+        return product / orig + (product % orig == 0 ? 0 : 1)
     }
 }

@@ -1,0 +1,68 @@
+import BEATsCore
+import BEATsRuntime
+import BEATsTestSupport
+import Testing
+
+/// Audio inputs that once broke the CLI's promise (an answer or one `error:` line within a second,
+/// in memory proportional to the file), kept in `Fixtures/fuzz-regressions/` (see its README), and
+/// the loader's length limit just under and just over.
+@Suite("Fuzz regressions: audio loader")
+struct AudioFuzzRegressionTests {
+    @Test("a 1.4 KB WAV claiming 1 Hz is refused before it is resampled to 11.2 M samples")
+    func oneHertz() throws {
+        // 700 samples at 1 Hz: `beats run` used to resample them to 16 kHz (a 32 KB clip
+        // of this kind took 18 s and 1.8 GB) before the model refused the length.
+        let path = try Fixtures.path("fuzz-regressions/wav-1hz.wav")
+        let clip = try WAVReader.read(path: path)
+        #expect(clip.sampleRate == 1 && clip.samples.count == 700)
+        #expect(throws: AudioError.tooLong(samples: 11_200_000, maximum: BEATsAudio.maximumSamples, sampleRate: 16_000)) {
+            try AudioLoader.load(path: path)
+        }
+    }
+
+    @Test("the loader's length limit is the model's: 65 536 frames, 10 486 159 samples at 16 kHz")
+    func documentedLimit() {
+        #expect(BEATsAudio.maximumFrames == 65_536)
+        #expect(BEATsAudio.maximumSamples == 10_486_159)
+        #expect(BEATsAudio.frameCount(sampleCount: BEATsAudio.maximumSamples) == BEATsAudio.maximumFrames)
+        #expect(BEATsAudio.frameCount(sampleCount: BEATsAudio.maximumSamples + 1) == BEATsAudio.maximumFrames + 1)
+    }
+
+    @Test("length limit: a clip at the limit passes, one sample more is refused (with and without resampling)")
+    func lengthLimit() throws {
+        let limit = BEATsAudio.maximumSamples
+        let atLimit = AudioClip(sampleRate: 16_000, samples: [Float](repeating: 0.25, count: limit))
+        #expect(try AudioLoader.resampled(atLimit, to: 16_000, maximumSamples: limit).samples.count == limit)
+        let over = AudioClip(sampleRate: 16_000, samples: [Float](repeating: 0.25, count: limit + 1))
+        #expect(throws: AudioError.tooLong(samples: limit + 1, maximum: limit, sampleRate: 16_000)) {
+            try AudioLoader.resampled(over, to: 16_000, maximumSamples: limit)
+        }
+
+        // 8 kHz doubles: 500 samples make exactly 1000, 501 make 1002.
+        let short = AudioClip(sampleRate: 8_000, samples: [Float](repeating: 0.25, count: 500))
+        #expect(try AudioLoader.resampled(short, to: 16_000, maximumSamples: 1000).samples.count == 1000)
+        let long = AudioClip(sampleRate: 8_000, samples: [Float](repeating: 0.25, count: 501))
+        #expect(throws: AudioError.tooLong(samples: 1002, maximum: 1000, sampleRate: 16_000)) {
+            try AudioLoader.resampled(long, to: 16_000, maximumSamples: 1000)
+        }
+    }
+
+    @Test("the length is checked with the resampler's own output count", arguments: [1, 3, 7_999, 8_000, 11_025, 22_050, 44_100, 48_000, 96_000])
+    func countsAgree(rate: Int) throws {
+        let resampler = try Resampler(from: rate, to: 16_000)
+        for count in [0, 1, 2, 399, 400, 1_234, 44_101] {
+            let clip = AudioClip(sampleRate: rate, samples: [Float](repeating: 0, count: count))
+            let expected = resampler.outputCount(forInputCount: count)
+            // At exactly the expected count the clip passes (resampled only when that is cheap);
+            // one sample tighter it is refused before any work.
+            if expected <= 50_000 {
+                #expect(try AudioLoader.resampled(clip, to: 16_000, maximumSamples: expected).samples.count == expected)
+            }
+            if expected > 0 {
+                #expect(throws: AudioError.tooLong(samples: expected, maximum: expected - 1, sampleRate: 16_000)) {
+                    try AudioLoader.resampled(clip, to: 16_000, maximumSamples: expected - 1)
+                }
+            }
+        }
+    }
+}
