@@ -65,8 +65,20 @@ def declared_size():
     return bytes(out)
 
 
+def huge_layer_count():
+    """tiny.pt's weights before the layers, in float16, with cfg['encoder_layers'] = 2**31."""
+    base = torch.load(os.path.join(OUT, "..", "models", "tiny.pt"), weights_only=False)
+    cfg = dict(base["cfg"], encoder_layers=2**31)
+    kept = {name: value.half() if value.is_floating_point() else value for name, value in base["model"].items()
+            if not name.startswith("encoder.layers.") or name == "encoder.layers.0.self_attn.relative_attention_bias.weight"}
+    buffer = io.BytesIO()
+    torch.save({"cfg": cfg, "model": kept}, buffer)
+    return buffer.getvalue()
+
+
 def main():
-    for name, make in [("checkpoint-broadcast-view.pt", broadcast_view), ("checkpoint-declared-size.pt", declared_size)]:
+    for name, make in [("checkpoint-broadcast-view.pt", broadcast_view), ("checkpoint-declared-size.pt", declared_size),
+                       ("config-encoder-layers-2e31.pt", huge_layer_count)]:
         with open(os.path.join(OUT, name), "wb") as handle:
             handle.write(make())
 

@@ -1,3 +1,4 @@
+import BEATsCheckpoint
 import BEATsCore
 import BEATsRuntime
 import BEATsTestSupport
@@ -63,6 +64,20 @@ struct AudioFuzzRegressionTests {
                     try AudioLoader.resampled(clip, to: 16_000, maximumSamples: expected - 1)
                 }
             }
+        }
+    }
+}
+
+/// Model files whose config once crashed the runtime while building the model.
+@Suite("Fuzz regressions: model config")
+struct ModelConfigFuzzRegressionTests {
+    @Test("encoder_layers = 2^31 ends at the first missing layer tensor, not in a 687 GB reservation")
+    func hugeLayerCount() throws {
+        // tiny.pt's weights in float16 without its layers, cfg['encoder_layers'] = 2**31.
+        let checkpoint = try PyTorchCheckpoint.open(path: try Fixtures.path("fuzz-regressions/config-encoder-layers-2e31.pt"))
+        #expect(checkpoint.config.encoderLayers == 1 << 31)
+        #expect(throws: ModelError.missingTensor(name: "encoder.layers.0.self_attn.q_proj.weight")) {
+            try BEATsModel(weights: checkpoint)
         }
     }
 }

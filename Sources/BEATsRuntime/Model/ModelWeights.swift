@@ -166,7 +166,10 @@ struct ModelWeights {
         }
         let gated = config.relativePositionEmbedding && config.gruRelPos
         let feedForwardWidth = activation == .gluSwish ? 2 * dims.feedForwardDim : dims.feedForwardDim
-        layers = try (0..<dims.layers).map { index in
+        // One layer at a time: `encoder_layers` comes from the file, and `map` would reserve room
+        // for all of them (2^31 layers: 687 GB) before the first missing tensor ends the loop.
+        var loadedLayers: [EncoderLayerWeights] = []
+        for index in 0..<dims.layers {
             let prefix = "encoder.layers.\(index)"
             let attention = AttentionWeights(
                 query: try Linear(loader, "\(prefix).self_attn.q_proj", inputs: D, outputs: D),
@@ -175,14 +178,15 @@ struct ModelWeights {
                 output: try Linear(loader, "\(prefix).self_attn.out_proj", inputs: D, outputs: D),
                 gateLinear: gated ? try Linear(loader, "\(prefix).self_attn.grep_linear", inputs: dims.headDim, outputs: 8) : nil,
                 gateScale: gated ? try loader.load("\(prefix).self_attn.grep_a", shape: [1, H, 1, 1]) : nil)
-            return EncoderLayerWeights(
+            loadedLayers.append(EncoderLayerWeights(
                 attention: attention,
                 attentionNorm: try LayerNormWeights(loader, "\(prefix).self_attn_layer_norm", width: D),
                 feedForwardIn: try Linear(loader, activation == .gluSwish ? "\(prefix).fc1.linear" : "\(prefix).fc1",
                                           inputs: D, outputs: feedForwardWidth),
                 feedForwardOut: try Linear(loader, "\(prefix).fc2", inputs: dims.feedForwardDim, outputs: D),
-                finalNorm: try LayerNormWeights(loader, "\(prefix).final_layer_norm", width: D))
+                finalNorm: try LayerNormWeights(loader, "\(prefix).final_layer_norm", width: D)))
         }
+        layers = loadedLayers
 
         switch store.kind {
         case .pretrained:
