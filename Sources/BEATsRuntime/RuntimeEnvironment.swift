@@ -1,13 +1,13 @@
 import CBEATsKernels
-import COpenBLAS
 
-/// What the compute libraries report about this machine, for benchmark reports.
+/// What the compute libraries report about this machine, for benchmark reports. OpenBLAS facts
+/// come from ``BLASBackend``, the runtime's one wrapper of the OpenBLAS C API.
 public enum RuntimeEnvironment {
     /// `openblas_get_config()`: version, build options and the core it was built/targeted for.
-    public static var openBLASConfig: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }
+    public static var openBLASConfig: String { BLASBackend.configuration }
     /// `openblas_get_corename()`: the kernel set OpenBLAS chose at run time (honours OPENBLAS_CORETYPE).
-    public static var openBLASCore: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
-    public static var openBLASThreads: Int { Int(openblas_get_num_threads()) }
+    public static var openBLASCore: String { BLASBackend.coreName }
+    public static var openBLASThreads: Int { BLASBackend.threadCount }
     /// The int8 GEMM variant the dispatcher selects on this CPU (`beats_kernel_name()`).
     public static var int8KernelName: String { String(cString: beats_kernel_name()) }
 
