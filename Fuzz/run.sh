@@ -6,8 +6,10 @@
 #   Fuzz/run.sh build                                 build every target only
 #   Fuzz/run.sh minimize TARGET                       merge the grown corpus into a minimal one (corpus/TARGET.min)
 #   Fuzz/run.sh repro TARGET FILE...                  run the target once on each FILE (a crash reproducer)
+#   Fuzz/run.sh replay TARGET                         run every corpus input once (FUZZ_CONFIG=debug adds
+#                                                     Swift's debug-only bounds checks to what ASan sees)
 #
-# TARGET is zip, pickle, checkpoint, native or wav. The build is release with
+# TARGET is zip, pickle, checkpoint, native or wav. The build is release (FUZZ_CONFIG=debug for debug) with
 # `--sanitize=fuzzer --sanitize=address` on every module (the toolkit's too), in Fuzz/.build,
 # separate from the main package's build. Corpora grow in Fuzz/corpus/TARGET (not committed);
 # they start from Fuzz/seeds/TARGET and the small files of Fixtures/ (staged into
@@ -18,6 +20,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 targets=(zip pickle checkpoint native wav)
+config="${FUZZ_CONFIG:-release}"
 
 product() {
     case "$1" in
@@ -50,11 +53,11 @@ fixture_dirs() {
 }
 
 build() {
-    (cd "$here" && swift build -c release --sanitize=fuzzer --sanitize=address "$@" 2>&1 \
+    (cd "$here" && swift build -c "$config" --sanitize=fuzzer --sanitize=address "$@" 2>&1 \
         | grep -v -e '^\[' -e "Cannot export local symbol '__asan_extra_spill_area'" >&2)
 }
 
-binary() { echo "$here/.build/release/$(product "$1")"; }
+binary() { echo "$here/.build/$config/$(product "$1")"; }
 
 stage_seeds() {
     local target="$1" limit
@@ -140,6 +143,13 @@ case "${1:-}" in
         rm -rf "$here/corpus/$target.min" && mkdir -p "$here/corpus/$target.min"
         "$(binary "$target")" -merge=1 -max_len="$(max_len "$target")" -rss_limit_mb=2048 -timeout=5 \
             "$here/corpus/$target.min" "$here/corpus/$target" ;;
+    replay)
+        target="${2:?usage: run.sh replay TARGET}"
+        product "$target" >/dev/null
+        build --product "$(product "$target")"
+        stage_seeds "$target"
+        "$(binary "$target")" -runs=0 -max_len="$(max_len "$target")" -rss_limit_mb=2048 -timeout=5 \
+            -artifact_prefix="$here/crashes/$target/" "$here/corpus/$target" "$here/corpus/.seeds-$target" ;;
     repro)
         target="${2:?usage: run.sh repro TARGET FILE...}"
         shift 2
@@ -150,6 +160,6 @@ case "${1:-}" in
         build --product "$(product "$target")"
         run "$target" "$seconds" "$@" ;;
     *)
-        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
         exit 2 ;;
 esac
