@@ -65,6 +65,53 @@ def declared_size():
     return bytes(out)
 
 
+def zip_archive(entries):
+    """A plain zip (no ZIP64) of (name, bytes, deflate?) entries."""
+    out, central = bytearray(), bytearray()
+    for name, raw, deflate in entries:
+        offset = len(out)
+        crc = zlib.crc32(raw)
+        encoded = name.encode()
+        if deflate:
+            compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+            stored, method = compressor.compress(raw) + compressor.flush(), 8
+        else:
+            stored, method = raw, 0
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, method, 0, 0, crc, len(stored), len(raw), len(encoded), 0)
+        out += encoded + stored
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, method, 0, 0, crc, len(stored), len(raw),
+                               len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+    directory = len(out)
+    out += central
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), directory, 0)
+    return bytes(out)
+
+
+def shared_deflated_record():
+    """1000 one-element views of one deflated record of 4 MiB of float32 zeros."""
+    elements = 1 << 20
+
+    class FakeStorage:
+        pass
+
+    storage = FakeStorage()
+
+    class FakeTensor:
+        def __init__(self, offset):
+            self.offset = offset
+
+        def __reduce__(self):
+            return (torch._utils._rebuild_tensor_v2, (storage, self.offset, (1,), (1,), False, collections.OrderedDict()))
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", torch.FloatStorage, "0", "cpu", elements) if obj is storage else None
+
+    buffer = io.BytesIO()
+    Pickler(buffer, protocol=2).dump({"t%d" % index: FakeTensor(index * 1000) for index in range(1000)})
+    return zip_archive([("archive/data.pkl", buffer.getvalue(), False), ("archive/data/0", bytes(elements * 4), True)])
+
+
 def huge_layer_count():
     """tiny.pt's weights before the layers, in float16, with cfg['encoder_layers'] = 2**31."""
     base = torch.load(os.path.join(OUT, "..", "models", "tiny.pt"), weights_only=False)
@@ -78,7 +125,8 @@ def huge_layer_count():
 
 def main():
     for name, make in [("checkpoint-broadcast-view.pt", broadcast_view), ("checkpoint-declared-size.pt", declared_size),
-                       ("config-encoder-layers-2e31.pt", huge_layer_count)]:
+                       ("config-encoder-layers-2e31.pt", huge_layer_count),
+                       ("checkpoint-shared-deflated-record.pt", shared_deflated_record)]:
         with open(os.path.join(OUT, name), "wb") as handle:
             handle.write(make())
 
