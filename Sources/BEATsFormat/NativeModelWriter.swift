@@ -53,6 +53,8 @@ public final class NativeModelWriter {
     private let temporaryPath: String
     private var descriptor: Int32
     private var committed = false
+    /// Our slot in ``InterruptCleanup`` while the temporary file exists.
+    private(set) var interruptSlot: Int?
 
     private struct PendingRegion {
         let tensorIndex: Int
@@ -123,6 +125,7 @@ public final class NativeModelWriter {
         guard descriptor >= 0 else {
             throw .system(operation: "cannot create a temporary file in the directory of", path: destination, errno: errno)
         }
+        interruptSlot = InterruptCleanup.register(temporaryPath)
     }
 
     deinit {
@@ -219,6 +222,7 @@ public final class NativeModelWriter {
             throw .system(operation: "cannot rename \(temporaryPath) to", path: destination, errno: errno)
         }
         committed = true
+        releaseInterruptSlot()
         // Make the rename itself durable.
         let directory = destination.lastIndex(of: "/").map { String(destination[..<$0]) } ?? "."
         let directoryDescriptor = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -236,6 +240,12 @@ public final class NativeModelWriter {
             descriptor = -1
         }
         if !committed { unlink(temporaryPath) }
+        releaseInterruptSlot()
+    }
+
+    private func releaseInterruptSlot() {
+        if let interruptSlot { InterruptCleanup.release(interruptSlot) }
+        interruptSlot = nil
     }
 
     private func writeFully(_ bytes: UnsafeRawBufferPointer, at offset: Int) throws(NativeWriteError) {

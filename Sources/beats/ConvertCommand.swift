@@ -53,6 +53,8 @@ struct ConvertCommand: ParsableCommand {
             options.metadata.append(NativeMetadataItem(key: String(item[..<equals]), value: String(item[item.index(after: equals)...])))
         }
 
+        // Ctrl-C or a kill removes the temporary file instead of leaving it next to OUT.
+        InterruptCleanup.installHandlers()
         let showProgress = isatty(STDERR_FILENO) == 1
         let summary = try NativeConverter.convert(source, to: output, options: options) { progress in
             guard showProgress else { return }
