@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "BEATsCheckpoint", dependencies: ["BEATsCore", "CZlib"]),
         // Stage 2: the native memory-mappable weight file, converter, int8 quantization. Takes any
         // WeightStore, so it does not depend on the checkpoint reader.
-        .target(name: "BEATsFormat", dependencies: ["BEATsCore", "CSHA256"]),
+        .target(name: "BEATsFormat", dependencies: ["BEATsCore", "CSHA256", "CBEATsKernels"]),
         // Stage 3: WAV, resampling, Kaldi fbank, the BEATs encoder and heads, over any WeightStore.
         .target(name: "BEATsRuntime", dependencies: ["BEATsCore", "COpenBLAS", "CBEATsKernels"]),
         // Stage 4: the `beats` command line.
@@ -41,7 +41,7 @@ let package = Package(
         .testTarget(name: "BEATsCheckpointTests", dependencies: ["BEATsCheckpoint", "BEATsCore", "BEATsTestSupport"]),
         .testTarget(name: "BEATsFormatTests", dependencies: ["BEATsFormat", "BEATsCheckpoint", "BEATsCore", "BEATsTestSupport"]),
         .testTarget(name: "BEATsRuntimeTests", dependencies: ["BEATsRuntime", "BEATsFormat", "BEATsCheckpoint", "BEATsCore", "BEATsTestSupport"]),
-        .testTarget(name: "BEATsKernelTests", dependencies: ["CBEATsKernels"]),
+        .testTarget(name: "BEATsKernelTests", dependencies: ["CBEATsKernels", "BEATsTestSupport"]),
         .testTarget(name: "BEATsCLITests", dependencies: ["BEATsCore", "BEATsTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import BEATsCheckpoint
 import BEATsCore
-import BEATsFormat
+@testable import BEATsFormat
+import CBEATsKernels
 import BEATsTestSupport
 import Foundation
 import Testing
@@ -134,6 +135,62 @@ struct QuantizationTests {
         #expect(throws: Int8RowQuantizer.Failure.nonFinite(row: 7, column: 1)) {
             try bad.withUnsafeBufferPointer { weights in
                 try values.withUnsafeMutableBufferPointer { try quantizer.quantize(weights, into: $0, row: 7) }
+            }
+        }
+    }
+
+    @Test("quantizer kernels: AVX2 and portable agree bit for bit, and both follow the spec's formula",
+          arguments: [1, 7, 8, 9, 768, 3071])
+    func quantizerVariantsAgree(columns: Int) throws {
+        var generator = SplitMix64(seed: UInt64(columns))
+        // Wide dynamic range, exact ties (k·scale/2) and a lone outlier, row by row.
+        var rows: [[Float]] = []
+        for kind in 0..<4 {
+            rows.append((0..<columns).map { column in
+                let uniform = Float(generator.nextDouble()) * 2 - 1
+                switch kind {
+                case 0: return uniform * 0.05
+                case 1: return uniform * Float.leastNormalMagnitude * 64
+                case 2: return Float(column % 9) * 0.5 - 2  // many values on half steps
+                default: return column == columns / 2 ? 300 : uniform
+                }
+            })
+        }
+        for (index, row) in rows.enumerated() {
+            var portable = Int8RowQuantizer(variant: BEATS_FLOAT_PORTABLE)
+            var simd = Int8RowQuantizer(variant: BEATS_FLOAT_AVX2)
+            var portableValues = [Int8](repeating: 0, count: columns), simdValues = [Int8](repeating: 0, count: columns)
+            let portableScale = try row.withUnsafeBufferPointer { weights in
+                try portableValues.withUnsafeMutableBufferPointer { try portable.quantize(weights, into: $0, row: index) }
+            }
+            let simdScale = try row.withUnsafeBufferPointer { weights in
+                try simdValues.withUnsafeMutableBufferPointer { try simd.quantize(weights, into: $0, row: index) }
+            }
+            #expect(portableScale.bitPattern == simdScale.bitPattern)
+            #expect(portableValues == simdValues)
+            #expect(portable.error == simd.error)
+            // The spec (§5), computed here without the kernels.
+            let largest = row.map { Double(abs($0)) }.max() ?? 0
+            let scale = Float(largest / 127)
+            #expect(portableScale.bitPattern == scale.bitPattern, "row kind \(index)")
+            if scale > 0 {
+                let expected = row.map { Int8(max(-127, min(127, (Double($0) / Double(scale)).rounded(.toNearestOrEven)))) }
+                #expect(portableValues == expected, "row kind \(index)")
+                #expect(portable.error.maxInSteps <= 0.5)
+            } else {
+                #expect(portableValues.allSatisfy { $0 == 0 })
+            }
+        }
+        // A non-finite weight past the SIMD body is found by both, at its column.
+        var tail = [Float](repeating: 0.5, count: columns)
+        tail[columns - 1] = -.infinity
+        for variant in [BEATS_FLOAT_PORTABLE, BEATS_FLOAT_AVX2] {
+            var quantizer = Int8RowQuantizer(variant: variant)
+            var values = [Int8](repeating: 0, count: columns)
+            #expect(throws: Int8RowQuantizer.Failure.nonFinite(row: 3, column: columns - 1)) {
+                try tail.withUnsafeBufferPointer { weights in
+                    try values.withUnsafeMutableBufferPointer { try quantizer.quantize(weights, into: $0, row: 3) }
+                }
             }
         }
     }

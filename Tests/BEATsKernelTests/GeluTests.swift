@@ -1,3 +1,4 @@
+import BEATsTestSupport
 import CBEATsKernels
 import Foundation
 import Testing

@@ -69,7 +69,7 @@ final class InMemoryWeightStore: WeightStore, @unchecked Sendable {
 
     /// Random weights with the official names and shapes for `config`.
     static func random(kind: ModelKind, config: BEATsConfig, seed: UInt64, foldedPositionalConv: Bool = false) -> InMemoryWeightStore {
-        var generator = SplitMix(seed: seed)
+        var generator = SplitMix64(seed: seed)
         let store = InMemoryWeightStore(kind: kind, config: config)
         func uniform(_ count: Int, _ scale: Float, offset: Float = 0) -> [Float] {
             (0..<count).map { _ in offset + (generator.nextFloat() * 2 - 1) * scale }

@@ -1,3 +1,4 @@
+import BEATsTestSupport
 import BEATsCore
 @testable import BEATsRuntime
 import CBEATsKernels
@@ -96,7 +97,7 @@ struct ModelMathTests {
 
     @Test("weight-norm fold of random tensors equals g·v/‖v‖ in float64 to 1e-6")
     func weightNormRandom() {
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         let shape = [12, 5, 7]
         let v = (0..<(12 * 5 * 7)).map { _ in generator.nextFloat() * 2 - 1 }
         let g = (0..<7).map { _ in generator.nextFloat() * 3 - 1.5 }
@@ -150,7 +151,7 @@ struct ModelMathTests {
 
     @Test("activations with bias match float64 (ragged width)", arguments: variants)
     func activations(variant: beats_float_variant) {
-        var generator = SplitMix(seed: 11)
+        var generator = SplitMix64(seed: 11)
         let rows = 3, cols = 29, ld = 31
         let input = (0..<(rows * ld)).map { _ in generator.nextFloat() * 12 - 6 }
         let bias = (0..<cols).map { _ in generator.nextFloat() - 0.5 }
@@ -180,7 +181,7 @@ struct ModelMathTests {
 
     @Test("GLU with swish gate matches float64", arguments: variants)
     func gluSwish(variant: beats_float_variant) {
-        var generator = SplitMix(seed: 12)
+        var generator = SplitMix64(seed: 12)
         let rows = 2, cols = 13
         let input = (0..<(rows * 2 * cols)).map { _ in generator.nextFloat() * 8 - 4 }
         let bias = (0..<(2 * cols)).map { _ in generator.nextFloat() - 0.5 }
@@ -198,7 +199,7 @@ struct ModelMathTests {
 
     @Test("bias + scaled residual + LayerNorm matches float64", arguments: variants)
     func residualLayerNorm(variant: beats_float_variant) {
-        var generator = SplitMix(seed: 13)
+        var generator = SplitMix64(seed: 13)
         let rows = 4, cols = 37
         let y = (0..<(rows * cols)).map { _ in generator.nextFloat() * 4 - 2 }
         let residual = (0..<(rows * cols)).map { _ in generator.nextFloat() * 4 - 2 }
@@ -225,7 +226,7 @@ struct ModelMathTests {
 
     @Test("attention softmax: max-subtracted, scaled, gated relative bias, normalised", arguments: variants)
     func attentionSoftmax(variant: beats_float_variant) {
-        var generator = SplitMix(seed: 14)
+        var generator = SplitMix64(seed: 14)
         let keys = 19, firstRow = 5, rows = 6, ld = 21
         let scores = (0..<(rows * ld)).map { _ in generator.nextFloat() * 0.4 - 0.2 }
         let biasByOffset = (0..<(2 * keys - 1)).map { _ in generator.nextFloat() * 6 - 3 }
@@ -260,17 +261,3 @@ struct ModelMathTests {
     }
 }
 
-/// A small deterministic generator for test data (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
-}

@@ -1,0 +1,16 @@
+/// Deterministic generator (SplitMix64) for test data, so a failing case is reproducible from its seed.
+public struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1), 24 random bits.
+    public mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    /// Uniform in [0, 1), 53 random bits.
+    public mutating func nextDouble() -> Double { Double(next() >> 11) / Double(UInt64(1) << 53) }
+}
