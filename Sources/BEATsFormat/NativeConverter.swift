@@ -27,6 +27,10 @@ public struct ConversionOptions: Sendable {
     public var sourceSHA256: [UInt8]?
     /// Extra `key=value` metadata, after the converter's own.
     public var metadata: [NativeMetadataItem] = []
+    /// Flush the file to disk (`fsync`) before renaming it onto the destination. Without it the
+    /// replacement is still atomic for other processes, but a power loss soon after may leave
+    /// an empty or partial file under the destination's name.
+    public var durable = true
 
     public init(floatType: FloatType = .float32, quantizeInt8: Bool = false) {
         self.floatType = floatType
@@ -152,7 +156,7 @@ public enum NativeConverter {
         metadata += options.metadata
         let header = NativeHeader(kind: source.kind, sourceName: options.sourceName, config: source.config,
                                   labels: source.labels, metadata: metadata, tensors: steps.map(\.entry))
-        let writer = try NativeModelWriter(destination: destination, header: header)
+        let writer = try NativeModelWriter(destination: destination, header: header, durable: options.durable)
         defer { writer.abandon() }
 
         let bytesTotal = steps.reduce(0) { $0 + $1.bytesIn }

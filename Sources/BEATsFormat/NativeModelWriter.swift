@@ -45,14 +45,17 @@ public enum NativeWriteError: Error, CustomStringConvertible, Equatable, Sendabl
 /// likes, and calls ``commit()``.
 ///
 /// The bytes go to a temporary file in the destination's directory; ``commit()`` writes the
-/// header, `fsync`s, and renames it onto the destination. Until then the destination is untouched,
-/// and a writer that is dropped without committing removes its temporary file.
+/// header, `fsync`s (unless the writer was made with `durable: false`), and renames it onto the
+/// destination. Until then the destination is untouched, and a writer that is dropped without
+/// committing removes its temporary file.
 public final class NativeModelWriter {
     public let destination: String
     public private(set) var header: NativeHeader
     private let temporaryPath: String
     private var descriptor: Int32
     private var committed = false
+    /// Whether commit flushes the file and the directory to disk.
+    private let durable: Bool
     /// Our slot in ``InterruptCleanup`` while the temporary file exists.
     private(set) var interruptSlot: Int?
 
@@ -71,7 +74,7 @@ public final class NativeModelWriter {
 
     /// `header.tensors` gives each tensor's name, dtype and shape; offsets, lengths and checksums
     /// in it are ignored and filled in here.
-    public init(destination: String, header: NativeHeader) throws(NativeWriteError) {
+    public init(destination: String, header: NativeHeader, durable: Bool = true) throws(NativeWriteError) {
         guard header.tensors.count <= NativeFormat.maxTensorCount else { throw .tooManyTensors(count: header.tensors.count) }
         var planned = header
         var seen = Set<String>()
@@ -116,6 +119,7 @@ public final class NativeModelWriter {
         self.header = planned
         self.regions = regions
         self.destination = destination
+        self.durable = durable
 
         let directory = destination.lastIndex(of: "/").map { String(destination[..<$0]) } ?? "."
         let baseName = destination.lastIndex(of: "/").map { String(destination[destination.index(after: $0)...]) } ?? destination
@@ -169,7 +173,7 @@ public final class NativeModelWriter {
     /// Flushes finished data to disk on another thread while conversion goes on, so the final
     /// `fsync` waits for little more than the last interval instead of the whole file.
     private func startWritebackIfDue(upTo end: Int) {
-        guard end - writebackStarted >= Self.writebackInterval else { return }
+        guard durable, end - writebackStarted >= Self.writebackInterval else { return }
         if writebackInFlight {
             // Still flushing the previous interval: let it finish rather than queue another.
             guard writeback.wait(timeout: .now()) == .success else { return }
@@ -212,7 +216,9 @@ public final class NativeModelWriter {
         if let failure { throw failure }
         // Zero-length trailing tensors and the padding after the header are never written; set the size.
         guard ftruncate(descriptor, off_t(fileSize)) == 0 else { throw .system(operation: "cannot size", path: temporaryPath, errno: errno) }
-        guard fsync(descriptor) == 0 else { throw .system(operation: "cannot fsync", path: temporaryPath, errno: errno) }
+        if durable {
+            guard fsync(descriptor) == 0 else { throw .system(operation: "cannot fsync", path: temporaryPath, errno: errno) }
+        }
         guard close(descriptor) == 0 else {
             descriptor = -1
             throw .system(operation: "cannot close", path: temporaryPath, errno: errno)
@@ -223,6 +229,7 @@ public final class NativeModelWriter {
         }
         committed = true
         releaseInterruptSlot()
+        guard durable else { return }
         // Make the rename itself durable.
         let directory = destination.lastIndex(of: "/").map { String(destination[..<$0]) } ?? "."
         let directoryDescriptor = open(directory.isEmpty ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

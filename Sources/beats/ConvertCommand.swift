@@ -11,10 +11,11 @@ struct ConvertCommand: ParsableCommand {
         commandName: "convert",
         abstract: "Convert a checkpoint (or a native file) into a native memory-mappable file.",
         discussion: """
-            Folds the positional convolution's weight norm, keeps state-dict names, and writes to a
-            temporary file that replaces OUT only when complete. --quantize int8 stores the encoder's
-            Linear weights, post_extract_proj and the predictor as int8 with one scale per row.
-            Progress goes to stderr on a terminal; the summary to stdout.
+            Folds the positional convolution's weight norm, keeps state-dict names, and writes to a \
+            temporary file that replaces OUT only when complete and flushed to disk. --quantize int8 \
+            stores the encoder's Linear weights, post_extract_proj and the predictor as int8 with one \
+            scale per row. Progress goes to stderr on a terminal; the summary to stdout. Ctrl-C removes \
+            the temporary file and leaves OUT as it was.
             """)
 
     enum Quantization: String, ExpressibleByArgument, CaseIterable { case none, int8 }
@@ -35,9 +36,17 @@ struct ConvertCommand: ParsableCommand {
     @Option(name: .customLong("meta"), help: "Extra metadata KEY=VALUE for the header (repeatable).")
     var metadata: [String] = []
 
+    @Flag(help: ArgumentHelp("Do not flush OUT to disk before renaming it into place.",
+                             discussion: """
+                                 Faster (no wait for the disk) and still atomic for other processes, but a power loss \
+                                 soon after may leave an empty or partial file under OUT. For scratch and CI conversions.
+                                 """))
+    var noFsync = false
+
     func run() throws {
         let source = try ModelFile.open(path: input)
         var options = ConversionOptions(floatType: dtype == .f16 ? .float16 : .float32, quantizeInt8: quantize == .int8)
+        options.durable = !noFsync
         if let native = source as? NativeModelFile {
             // Re-converting keeps the provenance of the original checkpoint.
             options.sourceName = native.header.sourceName

@@ -121,6 +121,19 @@ struct RoundTripTests {
         #expect(converted.summary.bytesOut == native.byteCount)
     }
 
+    @Test("without fsync (--no-fsync) the file is byte for byte the durable one",
+          arguments: [false, true])
+    func nonDurableConversionWritesTheSameBytes(quantize: Bool) throws {
+        let durable = try ConvertedFixture.make("models/tiny_ft.pt", options: ConversionOptions(quantizeInt8: quantize), hashSource: true)
+        defer { durable.remove() }
+        var options = ConversionOptions(quantizeInt8: quantize)
+        options.durable = false
+        let fast = try ConvertedFixture.make("models/tiny_ft.pt", options: options, hashSource: true)
+        defer { fast.remove() }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: fast.outputPath)) == Data(contentsOf: URL(fileURLWithPath: durable.outputPath)))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: fast.directory.path) == ["model.beatsw"])
+    }
+
     @Test("the writer refuses regions that are too long or missing")
     func writerChecksRegions() throws {
         let directory = try Fixtures.temporaryDirectory()
