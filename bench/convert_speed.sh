@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Conversion speed and memory on a full-size checkpoint (issue: native format, "Speed"):
-#   f32 conversion vs `cp` of the same file (and vs `cp` + `sync`, since convert fsyncs),
+#   f32 conversion vs `cp` + `sync` (both end with the file on disk: convert fsyncs by default)
+#   and `convert --no-fsync` vs plain `cp` (both end with the file in the page cache),
 #   int8 conversion, peak RSS of each (/usr/bin/time -v), opening time of the converted files,
 #   and the int8 / float32 file size ratio.
 # Usage: bench/convert_speed.sh [CHECKPOINT]   (default: a synthetic full-size fine-tuned
@@ -44,6 +45,9 @@ convert_time() {  # $1 = output, rest = extra options
 }
 f32_time=$(convert_time "$work/model_f32.beatsw")
 int8_time=$(convert_time "$work/model_int8.beatsw" --quantize int8)
+# --no-fsync leaves the file in the page cache as `cp` does: the like-for-like comparison with cp.
+f32_nofsync_time=$(convert_time "$work/model_f32.beatsw" --no-fsync)
+int8_nofsync_time=$(convert_time "$work/model_int8.beatsw" --quantize int8 --no-fsync)
 f32_rss=$(rm -f "$work/r.beatsw"; peak_rss_mb "$beats" convert "$checkpoint" -o "$work/r.beatsw")
 int8_rss=$(rm -f "$work/r.beatsw"; peak_rss_mb "$beats" convert "$checkpoint" -o "$work/r.beatsw" --quantize int8)
 rm -f "$work/r.beatsw"
@@ -58,12 +62,14 @@ open_f32=$(open_ms "$work/model_f32.beatsw")
 open_int8=$(open_ms "$work/model_int8.beatsw")
 check_time=$(seconds "$beats" check "$work/model_f32.beatsw")
 
-printf '\n%-34s %9s %9s %10s\n' "step (best of $runs)" "seconds" "x cp" "x cp+sync"
-printf '%-34s %9.3f %9s %10s\n' "cp" "$cp_time" "1.00" ""
-printf '%-34s %9.3f %9s %10s\n' "cp + sync" "$cp_sync_time" "" "1.00"
-printf '%-34s %9.3f %9.2f %10.2f\n' "beats convert (f32, fsync)" "$f32_time" "$(calc "$f32_time / $cp_time")" "$(calc "$f32_time / $cp_sync_time")"
-printf '%-34s %9.3f %9.2f %10.2f\n' "beats convert --quantize int8" "$int8_time" "$(calc "$int8_time / $cp_time")" "$(calc "$int8_time / $cp_sync_time")"
-printf '%-34s %9.3f\n' "beats check (f32, all checksums)" "$check_time"
+printf '\n%-40s %9s %9s %10s\n' "step (best of $runs)" "seconds" "x cp" "x cp+sync"
+printf '%-40s %9.3f %9s %10s\n' "cp" "$cp_time" "1.00" ""
+printf '%-40s %9.3f %9s %10s\n' "cp + sync" "$cp_sync_time" "" "1.00"
+printf '%-40s %9.3f %9.2f %10.2f\n' "beats convert (f32, fsync)" "$f32_time" "$(calc "$f32_time / $cp_time")" "$(calc "$f32_time / $cp_sync_time")"
+printf '%-40s %9.3f %9.2f %10.2f\n' "beats convert --quantize int8" "$int8_time" "$(calc "$int8_time / $cp_time")" "$(calc "$int8_time / $cp_sync_time")"
+printf '%-40s %9.3f %9.2f %10s\n' "beats convert --no-fsync" "$f32_nofsync_time" "$(calc "$f32_nofsync_time / $cp_time")" ""
+printf '%-40s %9.3f %9.2f %10s\n' "beats convert --quantize int8 --no-fsync" "$int8_nofsync_time" "$(calc "$int8_nofsync_time / $cp_time")" ""
+printf '%-40s %9.3f\n' "beats check (f32, all checksums)" "$check_time"
 echo
 echo "CPU (user + sys): cp $cp_cpu s, convert f32 $f32_cpu s, convert int8 $int8_cpu s (includes the SHA-256 thread)"
 echo "load average while measuring: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -33,26 +33,42 @@ public final class MappedFile: @unchecked Sendable {
     private let mappedBase: UnsafeMutableRawPointer?
     /// The heap buffer of an in-memory file (``init(path:copying:)``); nil for a real map.
     private let heapCopy: UnsafeMutableRawBufferPointer?
+    /// The mapped file, kept open (read-only) for as long as the map, so that bytes of the map
+    /// can be copied file to file inside the kernel (`copy_file_range`) from the very inode that
+    /// is mapped, whatever has happened to the path since. -1 for an in-memory file.
+    public let descriptor: Int32
 
     public init(path: String) throws(FileAccessError) {
         self.path = path
         heapCopy = nil
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .open(path: path, errno: errno) }
-        defer { close(descriptor) }
         var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw .stat(path: path, errno: errno) }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { throw .notARegularFile(path: path) }
+        guard fstat(descriptor, &status) == 0 else {
+            let code = errno
+            close(descriptor)
+            throw .stat(path: path, errno: code)
+        }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            close(descriptor)
+            throw .notARegularFile(path: path)
+        }
         let length = Int(status.st_size)
         if length == 0 {
             mappedBase = nil
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            self.descriptor = descriptor
             return
         }
         let base = mmap(nil, length, PROT_READ, MAP_PRIVATE, descriptor, 0)
-        guard let base, base != MAP_FAILED else { throw .map(path: path, errno: errno) }
+        guard let base, base != MAP_FAILED else {
+            let code = errno
+            close(descriptor)
+            throw .map(path: path, errno: code)
+        }
         mappedBase = base
         bytes = UnsafeRawBufferPointer(start: base, count: length)
+        self.descriptor = descriptor
     }
 
     /// An in-memory file holding a copy of `data`, for readers that take a `MappedFile` but get
@@ -62,6 +78,7 @@ public final class MappedFile: @unchecked Sendable {
     public init(path: String, copying data: some Collection<UInt8>) {
         self.path = path
         mappedBase = nil
+        descriptor = -1
         let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 64)
         copy.copyBytes(from: data)
         heapCopy = copy
@@ -75,6 +92,15 @@ public final class MappedFile: @unchecked Sendable {
         ByteStorage(bytes: UnsafeRawBufferPointer(rebasing: bytes[range]), owner: self)
     }
 
+    /// Where `region` (a piece of ``bytes``) starts in the file, when this is a real map of an
+    /// open file; nil for an in-memory file or bytes outside the map.
+    public func fileOffset(of region: UnsafeRawBufferPointer) -> Int? {
+        guard descriptor >= 0, let base = bytes.baseAddress, let start = region.baseAddress else { return nil }
+        let offset = start - UnsafeRawPointer(base)
+        guard offset >= 0, offset <= bytes.count, region.count <= bytes.count - offset else { return nil }
+        return offset
+    }
+
     /// Tells the kernel the whole file will be read front to back (`madvise(MADV_SEQUENTIAL)`).
     public func adviseSequential() {
         if let mappedBase { _ = madvise(mappedBase, bytes.count, MADV_SEQUENTIAL) }
@@ -82,6 +108,7 @@ public final class MappedFile: @unchecked Sendable {
 
     deinit {
         if let mappedBase { munmap(mappedBase, bytes.count) }
+        if descriptor >= 0 { close(descriptor) }
         heapCopy?.deallocate()
     }
 }

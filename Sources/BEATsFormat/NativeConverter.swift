@@ -255,16 +255,23 @@ public enum NativeConverter {
 
     // MARK: Writing tensors
 
-    /// Same dtype: the source bytes go straight to the file (packed first if the view is strided).
+    /// Same dtype: the source bytes go straight to the file (packed first if the view is strided),
+    /// copied inside the kernel when they are a piece of a mapped file.
     private static func copy(_ view: TensorView, to writer: NativeModelWriter) throws {
         if let bytes = view.contiguousBytes {
+            let mapped = view.storage.owner as? MappedFile
+            let fileOffset = mapped?.fileOffset(of: bytes)
             // In slices, so that pages already written can be released from a mapped source.
             let slice = 8 << 20
             var start = 0
             repeat {
                 let end = min(start + slice, bytes.count)
                 let piece = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-                try writer.append(piece)
+                if let mapped, let fileOffset {
+                    try writer.append(piece, copyingFrom: mapped.descriptor, at: fileOffset + start)
+                } else {
+                    try writer.append(piece)
+                }
                 releasePages(piece, owner: view.storage.owner)
                 start = end
             } while start < bytes.count

@@ -163,6 +163,68 @@ public final class NativeModelWriter {
         startWritebackIfDue(upTo: region.offset + writtenInRegion)
     }
 
+    /// Appends `bytes`, which are also the `bytes.count` bytes at `sourceOffset` of the open file
+    /// `source`: the kernel copies them file to file (`copy_file_range`), so they never pass
+    /// through this process, and the checksum is computed from `bytes`. Where the kernel cannot
+    /// copy (another file system, an old kernel, not Linux), `bytes` are written as by
+    /// ``append(_:)``.
+    public func append(_ bytes: UnsafeRawBufferPointer, copyingFrom source: Int32, at sourceOffset: Int) throws(NativeWriteError) {
+        guard regionIndex < regions.count else { throw .noOpenRegion }
+        let region = regions[regionIndex]
+        guard bytes.count <= region.length - writtenInRegion else {
+            throw .regionOverflow(tensor: header.tensors[region.tensorIndex].name, region: region.kind, planned: region.length)
+        }
+        var start = 0
+        while start < bytes.count {
+            let end = min(start + Self.copyPieceSize, bytes.count)
+            let piece = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+            hasher.update(piece)
+            let copied = kernelCopyEnabled ? copyInKernel(from: source, at: sourceOffset + start, count: piece.count,
+                                                          to: region.offset + writtenInRegion) : 0
+            if copied < piece.count {
+                let rest = UnsafeRawBufferPointer(rebasing: piece[copied...])
+                try writeFully(rest, at: region.offset + writtenInRegion + copied)
+            }
+            writtenInRegion += piece.count
+            start = end
+            startWritebackIfDue(upTo: region.offset + writtenInRegion)
+        }
+    }
+
+    /// Cleared at the first copy the kernel refuses, so later pieces go straight to `pwrite`.
+    private var kernelCopyEnabled = true
+    /// Big enough that the system call costs nothing next to the copy, small enough to stay in L2
+    /// between the hash reading it and the kernel copying it.
+    private static let copyPieceSize = 512 << 10
+
+    /// Copies up to `count` bytes at `sourceOffset` of `source` to `destinationOffset` of the
+    /// temporary file; returns how many were copied (the caller writes the rest).
+    private func copyInKernel(from source: Int32, at sourceOffset: Int, count: Int, to destinationOffset: Int) -> Int {
+        #if os(Linux)
+        var copied = 0
+        while copied < count {
+            var input = sourceOffset + copied
+            var output = destinationOffset + copied
+            guard let copyFileRange = kernelFileCopy else { break }
+            let result = copyFileRange(source, &input, descriptor, &output, count - copied, 0)
+            if result > 0 {
+                copied += result
+            } else if result < 0 && errno == EINTR {
+                continue
+            } else {
+                // 0: the source ended early; an error: EXDEV, ENOSYS, EINVAL, EOPNOTSUPP… Either way
+                // the caller writes the rest from the map, which reports a real failure itself.
+                if result < 0 { kernelCopyEnabled = false }
+                break
+            }
+        }
+        return copied
+        #else
+        kernelCopyEnabled = false
+        return 0
+        #endif
+    }
+
     /// Bytes before this offset were written when the last background flush started.
     private var writebackStarted = 0
     private static let writebackInterval = 32 << 20
@@ -268,3 +330,12 @@ public final class NativeModelWriter {
         }
     }
 }
+
+#if os(Linux)
+/// glibc's `copy_file_range` (2.27 and later), looked up at run time: Swift's Glibc module does
+/// not declare it (it sits behind _GNU_SOURCE), and an older libc simply has none.
+private let kernelFileCopy: (@convention(c) (Int32, UnsafeMutablePointer<Int>?, Int32, UnsafeMutablePointer<Int>?, Int, UInt32) -> Int)? = {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "copy_file_range") else { return nil }
+    return unsafeBitCast(symbol, to: (@convention(c) (Int32, UnsafeMutablePointer<Int>?, Int32, UnsafeMutablePointer<Int>?, Int, UInt32) -> Int).self)
+}()
+#endif
