@@ -256,25 +256,14 @@ public enum NativeConverter {
     // MARK: Writing tensors
 
     /// Same dtype: the source bytes go straight to the file (packed first if the view is strided),
-    /// copied inside the kernel when they are a piece of a mapped file.
+    /// copied file to file when they are a piece of a mapped file, without touching the map.
     private static func copy(_ view: TensorView, to writer: NativeModelWriter) throws {
         if let bytes = view.contiguousBytes {
-            let mapped = view.storage.owner as? MappedFile
-            let fileOffset = mapped?.fileOffset(of: bytes)
-            // In slices, so that pages already written can be released from a mapped source.
-            let slice = 8 << 20
-            var start = 0
-            repeat {
-                let end = min(start + slice, bytes.count)
-                let piece = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-                if let mapped, let fileOffset {
-                    try writer.append(piece, copyingFrom: mapped.descriptor, at: fileOffset + start)
-                } else {
-                    try writer.append(piece)
-                }
-                releasePages(piece, owner: view.storage.owner)
-                start = end
-            } while start < bytes.count
+            if let mapped = view.storage.owner as? MappedFile, let fileOffset = mapped.fileOffset(of: bytes) {
+                try writer.append(copyingFrom: mapped.descriptor, sourcePath: mapped.path, at: fileOffset, count: bytes.count)
+            } else {
+                try writer.append(bytes)
+            }
         } else {
             let packed = view.packedLittleEndianBytes()
             try packed.withUnsafeBytes { try writer.append($0) }
@@ -420,19 +409,41 @@ public enum NativeConverter {
         }
         let factors = (0..<kernel).map { gains[$0] / squaredNorms[$0].squareRoot() }
         let rowsPerChunk = max(1, chunkElements / max(kernel, 1))
-        var chunk = [Double](repeating: 0, count: min(rowsPerChunk, rows) * kernel)
+        let chunkRows = min(rowsPerChunk, rows)
+        // float32 output is rounded straight into the bytes to write; float16 goes through
+        // appendEncoded's single rounding from float64.
+        var encoded32 = [UInt32](repeating: 0, count: floatType == .float32 ? chunkRows * kernel : 0)
+        var chunk64 = [Double](repeating: 0, count: floatType == .float16 ? chunkRows * kernel : 0)
         var row = 0
         while row < rows {
             let count = min(rowsPerChunk, rows - row)
+            let elements = count * kernel
             values.withUnsafeBufferPointer { values in
-                chunk.withUnsafeMutableBufferPointer { output in
-                    for offset in 0..<count {
-                        let base = (row + offset) * kernel
-                        for k in 0..<kernel { output[offset * kernel + k] = Double(values[base + k]) * factors[k] }
+                factors.withUnsafeBufferPointer { factors in
+                    let source = UnsafeBufferPointer(rebasing: values[(row * kernel)..<((row + count) * kernel)])
+                    if floatType == .float32 {
+                        encoded32.withUnsafeMutableBufferPointer { output in
+                            for offset in 0..<count {
+                                for k in 0..<kernel {
+                                    let index = offset * kernel + k
+                                    output[index] = Float(Double(source[index]) * factors[k]).bitPattern.littleEndian
+                                }
+                            }
+                        }
+                    } else {
+                        chunk64.withUnsafeMutableBufferPointer { output in
+                            for offset in 0..<count {
+                                for k in 0..<kernel { output[offset * kernel + k] = Double(source[offset * kernel + k]) * factors[k] }
+                            }
+                        }
                     }
                 }
             }
-            try chunk.withUnsafeBufferPointer { try appendEncoded(UnsafeBufferPointer(rebasing: $0[0..<(count * kernel)]), as: floatType, to: writer) }
+            if floatType == .float32 {
+                try encoded32.withUnsafeBytes { try writer.append(UnsafeRawBufferPointer(rebasing: $0[0..<(elements * 4)])) }
+            } else {
+                try chunk64.withUnsafeBufferPointer { try appendEncoded(UnsafeBufferPointer(rebasing: $0[0..<elements]), as: floatType, to: writer) }
+            }
             row += count
         }
         try writer.finishRegion()

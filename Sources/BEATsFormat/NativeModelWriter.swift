@@ -16,6 +16,7 @@ public enum NativeWriteError: Error, CustomStringConvertible, Equatable, Sendabl
     case headerTooLarge(length: Int)
     case tooManyTensors(count: Int)
     case invalidTensor(name: String, reason: String)
+    case sourceShrank(path: String, offset: Int)
 
     public var description: String {
         switch self {
@@ -35,6 +36,8 @@ public enum NativeWriteError: Error, CustomStringConvertible, Equatable, Sendabl
             return "\(count) tensors exceed the format's limit of \(NativeFormat.maxTensorCount)"
         case .invalidTensor(let name, let reason):
             return "tensor '\(name)': \(reason)"
+        case .sourceShrank(let path, let offset):
+            return "\(path) ends at byte \(offset), inside a tensor: the file changed during the conversion"
         }
     }
 }
@@ -134,6 +137,7 @@ public final class NativeModelWriter {
 
     deinit {
         if !committed { abandon() }
+        copyBufferStorage?.deallocate()
     }
 
     /// The name and region kind the next ``append(_:)`` writes to, nil when all are written.
@@ -163,66 +167,59 @@ public final class NativeModelWriter {
         startWritebackIfDue(upTo: region.offset + writtenInRegion)
     }
 
-    /// Appends `bytes`, which are also the `bytes.count` bytes at `sourceOffset` of the open file
-    /// `source`: the kernel copies them file to file (`copy_file_range`), so they never pass
-    /// through this process, and the checksum is computed from `bytes`. Where the kernel cannot
-    /// copy (another file system, an old kernel, not Linux), `bytes` are written as by
-    /// ``append(_:)``.
-    public func append(_ bytes: UnsafeRawBufferPointer, copyingFrom source: Int32, at sourceOffset: Int) throws(NativeWriteError) {
+    /// Appends the `count` bytes at `sourceOffset` of the open file `source` (named `sourcePath`
+    /// in errors), read piece by piece into a buffer that stays in L2 while it is hashed and
+    /// written. For a tensor of a mapped checkpoint this costs less than faulting the map in and
+    /// out, and measured faster than `copy_file_range` on ext4 (0.28 s against 0.38 s for the
+    /// full model), whose splice path does the same page-cache work plus its own.
+    public func append(copyingFrom source: Int32, sourcePath: String, at sourceOffset: Int, count: Int) throws(NativeWriteError) {
         guard regionIndex < regions.count else { throw .noOpenRegion }
         let region = regions[regionIndex]
-        guard bytes.count <= region.length - writtenInRegion else {
+        guard count >= 0, count <= region.length - writtenInRegion else {
             throw .regionOverflow(tensor: header.tensors[region.tensorIndex].name, region: region.kind, planned: region.length)
         }
-        var start = 0
-        while start < bytes.count {
-            let end = min(start + Self.copyPieceSize, bytes.count)
-            let piece = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+        let buffer = copyBuffer
+        var done = 0
+        while done < count {
+            let length = min(Self.copyPieceSize, count - done)
+            let piece = try readFully(source, sourcePath: sourcePath, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<length]),
+                                      at: sourceOffset + done)
             hasher.update(piece)
-            let copied = kernelCopyEnabled ? copyInKernel(from: source, at: sourceOffset + start, count: piece.count,
-                                                          to: region.offset + writtenInRegion) : 0
-            if copied < piece.count {
-                let rest = UnsafeRawBufferPointer(rebasing: piece[copied...])
-                try writeFully(rest, at: region.offset + writtenInRegion + copied)
-            }
-            writtenInRegion += piece.count
-            start = end
+            try writeFully(piece, at: region.offset + writtenInRegion)
+            writtenInRegion += length
+            done += length
             startWritebackIfDue(upTo: region.offset + writtenInRegion)
         }
     }
 
-    /// Cleared at the first copy the kernel refuses, so later pieces go straight to `pwrite`.
-    private var kernelCopyEnabled = true
-    /// Big enough that the system call costs nothing next to the copy, small enough to stay in L2
-    /// between the hash reading it and the kernel copying it.
-    private static let copyPieceSize = 512 << 10
+    /// Big enough that the system calls cost little next to the copying, small enough that the
+    /// buffer stays in L2.
+    private static let copyPieceSize = 256 << 10
 
-    /// Copies up to `count` bytes at `sourceOffset` of `source` to `destinationOffset` of the
-    /// temporary file; returns how many were copied (the caller writes the rest).
-    private func copyInKernel(from source: Int32, at sourceOffset: Int, count: Int, to destinationOffset: Int) -> Int {
-        #if os(Linux)
-        var copied = 0
-        while copied < count {
-            var input = sourceOffset + copied
-            var output = destinationOffset + copied
-            guard let copyFileRange = kernelFileCopy else { break }
-            let result = copyFileRange(source, &input, descriptor, &output, count - copied, 0)
-            if result > 0 {
-                copied += result
-            } else if result < 0 && errno == EINTR {
-                continue
-            } else {
-                // 0: the source ended early; an error: EXDEV, ENOSYS, EINVAL, EOPNOTSUPP… Either way
-                // the caller writes the rest from the map, which reports a real failure itself.
-                if result < 0 { kernelCopyEnabled = false }
-                break
+    /// Fills `buffer` from `offset` of `source`; a file that ends early changed under us.
+    private func readFully(_ source: Int32, sourcePath: String, into buffer: UnsafeMutableRawBufferPointer,
+                           at offset: Int) throws(NativeWriteError) -> UnsafeRawBufferPointer {
+        guard let base = buffer.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        var done = 0
+        while done < buffer.count {
+            let result = pread(source, base + done, buffer.count - done, off_t(offset + done))
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw .system(operation: "cannot read", path: sourcePath, errno: errno)
             }
+            if result == 0 { throw .sourceShrank(path: sourcePath, offset: offset + done) }
+            done += result
         }
-        return copied
-        #else
-        kernelCopyEnabled = false
-        return 0
-        #endif
+        return UnsafeRawBufferPointer(buffer)
+    }
+
+    /// The buffer ``append(copyingFrom:sourcePath:at:count:)`` reads into, made on first use.
+    private var copyBufferStorage: UnsafeMutableRawBufferPointer?
+    private var copyBuffer: UnsafeMutableRawBufferPointer {
+        if let copyBufferStorage { return copyBufferStorage }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.copyPieceSize, alignment: 64)
+        copyBufferStorage = buffer
+        return buffer
     }
 
     /// Bytes before this offset were written when the last background flush started.
@@ -330,12 +327,3 @@ public final class NativeModelWriter {
         }
     }
 }
-
-#if os(Linux)
-/// glibc's `copy_file_range` (2.27 and later), looked up at run time: Swift's Glibc module does
-/// not declare it (it sits behind _GNU_SOURCE), and an older libc simply has none.
-private let kernelFileCopy: (@convention(c) (Int32, UnsafeMutablePointer<Int>?, Int32, UnsafeMutablePointer<Int>?, Int, UInt32) -> Int)? = {
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "copy_file_range") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (Int32, UnsafeMutablePointer<Int>?, Int32, UnsafeMutablePointer<Int>?, Int, UInt32) -> Int).self)
-}()
-#endif

@@ -65,28 +65,45 @@ static void compress_sha_extensions(uint32_t state[8], const uint8_t *data, size
     __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
     __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
 
+    // Four rounds on the message quad W[4q..4q+3].
+#define SHA256_FOUR_ROUNDS(message, quad)                                                                  \
+    do {                                                                                                 \
+        const __m128i scheduled = _mm_add_epi32((message), _mm_loadu_si128((const __m128i *)&round_constants[4 * (quad)])); \
+        cdgh = _mm_sha256rnds2_epu32(cdgh, abef, scheduled);                                             \
+        abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(scheduled, 0x0E));                   \
+    } while (0)
+    // The next quad from the previous four, oldest first: msg1 adds the σ0 terms, the alignr brings
+    // W[t-7..t-4], msg2 adds the σ1 terms (including those of the two words it has just made).
+#define SHA256_NEXT_QUAD(oldest, older, newer, newest) \
+    _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32((oldest), (older)), _mm_alignr_epi8((newest), (newer), 4)), (newest))
+
     for (size_t block = 0; block < blocks; block++, data += 64) {
         const __m128i saved_abef = abef, saved_cdgh = cdgh;
-        __m128i words[4];
-        for (int group = 0; group < 16; group++) {
-            __m128i current;
-            if (group < 4) {
-                current = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16 * group)), byte_swap);
-            } else {
-                // W[t..t+3] from W[t-16..t-1]: msg1 adds σ0 terms, the alignr brings W[t-7..t-4],
-                // msg2 adds the σ1 terms (including those of the two words it has just made).
-                __m128i partial = _mm_sha256msg1_epu32(words[group % 4], words[(group + 1) % 4]);
-                partial = _mm_add_epi32(partial, _mm_alignr_epi8(words[(group + 3) % 4], words[(group + 2) % 4], 4));
-                current = _mm_sha256msg2_epu32(partial, words[(group + 3) % 4]);
-            }
-            words[group % 4] = current;
-            __m128i scheduled = _mm_add_epi32(current, _mm_loadu_si128((const __m128i *)&round_constants[4 * group]));
-            cdgh = _mm_sha256rnds2_epu32(cdgh, abef, scheduled);
-            abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(scheduled, 0x0E));
+        // The message lives in four registers, rotated by hand: an indexed array here ends up on
+        // the stack, and its store-to-load round trips cost a third of the throughput.
+        __m128i w0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 0)), byte_swap);
+        __m128i w1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 16)), byte_swap);
+        __m128i w2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 32)), byte_swap);
+        __m128i w3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(data + 48)), byte_swap);
+        SHA256_FOUR_ROUNDS(w0, 0);
+        SHA256_FOUR_ROUNDS(w1, 1);
+        SHA256_FOUR_ROUNDS(w2, 2);
+        SHA256_FOUR_ROUNDS(w3, 3);
+        for (int quad = 4; quad < 16; quad += 4) {
+            w0 = SHA256_NEXT_QUAD(w0, w1, w2, w3);
+            SHA256_FOUR_ROUNDS(w0, quad);
+            w1 = SHA256_NEXT_QUAD(w1, w2, w3, w0);
+            SHA256_FOUR_ROUNDS(w1, quad + 1);
+            w2 = SHA256_NEXT_QUAD(w2, w3, w0, w1);
+            SHA256_FOUR_ROUNDS(w2, quad + 2);
+            w3 = SHA256_NEXT_QUAD(w3, w0, w1, w2);
+            SHA256_FOUR_ROUNDS(w3, quad + 3);
         }
         abef = _mm_add_epi32(abef, saved_abef);
         cdgh = _mm_add_epi32(cdgh, saved_cdgh);
     }
+#undef SHA256_FOUR_ROUNDS
+#undef SHA256_NEXT_QUAD
 
     __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
     __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
