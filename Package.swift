@@ -12,9 +12,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // Thin C layers. zlib and OpenBLAS come from Debian (zlib1g-dev, libopenblas-dev) via pkg-config.
+        // Thin C layer over zlib (Debian's zlib1g-dev, via pkg-config). OpenBLAS (libopenblas0) is
+        // not linked: the runtime loads it when it builds a model (Model/OpenBLAS.swift says why).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         // Hand-written int8 kernels (AVX-512 VNNI, AVX2, scalar fallback), chosen at run time.
         .target(name: "CBEATsKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // SHA-256 block function (x86 SHA extensions, portable fallback) for the converter's source digest.
@@ -28,7 +28,7 @@ let package = Package(
         // WeightStore, so it does not depend on the checkpoint reader.
         .target(name: "BEATsFormat", dependencies: ["BEATsCore", "CSHA256", "CBEATsKernels"]),
         // Stage 3: WAV, resampling, Kaldi fbank, the BEATs encoder and heads, over any WeightStore.
-        .target(name: "BEATsRuntime", dependencies: ["BEATsCore", "COpenBLAS", "CBEATsKernels"]),
+        .target(name: "BEATsRuntime", dependencies: ["BEATsCore", "CBEATsKernels"]),
         // Stage 4: the `beats` command line.
         .executableTarget(name: "beats", dependencies: [
             "BEATsCore", "BEATsCheckpoint", "BEATsFormat", "BEATsRuntime",

@@ -8,6 +8,8 @@ public enum RuntimeEnvironment {
     /// `openblas_get_corename()`: the kernel set OpenBLAS chose at run time (honours OPENBLAS_CORETYPE).
     public static var openBLASCore: String { BLASBackend.coreName }
     public static var openBLASThreads: Int { BLASBackend.threadCount }
+    /// The OpenBLAS file the runtime loaded (it is loaded, not linked: see `OpenBLAS`).
+    public static var openBLASLibrary: String { BLASBackend.library }
     /// The int8 GEMM variant the dispatcher selects on this CPU (`beats_kernel_name()`).
     public static var int8KernelName: String { String(cString: beats_kernel_name()) }
 

@@ -42,6 +42,7 @@ struct BenchCommand: ParsableCommand {
         var stages: [Stage]
         var peak_rss_bytes: Int
         var openblas: String
+        var openblas_library: String
         var openblas_core: String
         var openblas_threads: Int
         var int8_kernel: String
@@ -94,7 +95,7 @@ struct BenchCommand: ParsableCommand {
             real_time_factor: median / clipSeconds,
             stages: stageOrder.map { Report.Stage(name: $0, median_seconds: Self.median(stageSamples[$0] ?? [])) },
             peak_rss_bytes: Self.peakResidentBytes(), openblas: RuntimeEnvironment.openBLASConfig,
-            openblas_core: RuntimeEnvironment.openBLASCore, openblas_threads: RuntimeEnvironment.openBLASThreads,
+            openblas_library: RuntimeEnvironment.openBLASLibrary, openblas_core: RuntimeEnvironment.openBLASCore, openblas_threads: RuntimeEnvironment.openBLASThreads,
             int8_kernel: RuntimeEnvironment.int8KernelName, int8_weights: try weights.tensorNames.contains { try weights.quantizedMatrix(named: $0) != nil },
             cpu_features: RuntimeEnvironment.cpuFeatures
         )
@@ -111,7 +112,7 @@ struct BenchCommand: ParsableCommand {
         func ms(_ value: Double) -> String { String(format: "%9.2f ms", value * 1000) }
         print("model      \(report.model) (\(report.format), \(report.kind), \(report.int8_weights ? "int8" : "float") weights)")
         print("clip       \(String(format: "%.2f", report.clip_seconds)) s, \(report.threads) threads, \(report.runs) runs after 1 warm-up")
-        print("openblas   \(report.openblas) — core \(report.openblas_core), \(report.openblas_threads) threads")
+        print("openblas   \(report.openblas) — core \(report.openblas_core), \(report.openblas_threads) threads (\(report.openblas_library))")
         print("int8       \(report.int8_kernel) kernels; cpu: \(report.cpu_features.joined(separator: " "))")
         print("open       \(ms(report.open_seconds))")
         print("load       \(ms(report.load_seconds))")

@@ -70,6 +70,7 @@ public final class BEATsModel {
         self.threads = max(1, threads)
         self.maximumFrames = maximumFrames
         self.blockRows = blockRows
+        try OpenBLAS.ensureLoaded()
         weights = try ModelWeights(store: store)
         loop = ParallelLoop(threads: self.threads)
         BLASBackend.setThreadCount(self.threads)

@@ -1,4 +1,3 @@
-import COpenBLAS
 import Dispatch
 
 /// The one place the runtime calls `cblas_sgemm`: row-major C = alpha · op(A) · op(B) + beta · C.
@@ -10,22 +9,33 @@ enum Matrix {
                          _ b: UnsafePointer<Float>, leading ldb: Int, transposeB: Bool,
                          into c: UnsafeMutablePointer<Float>, leading ldc: Int,
                          alpha: Float = 1, beta: Float = 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
-                    beta, c, blasint(ldc))
+        OpenBLAS.loaded.sgemm(OpenBLAS.rowMajor, OpenBLAS.noTranspose, transposeB ? OpenBLAS.transpose : OpenBLAS.noTranspose,
+                              Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 
-/// The OpenBLAS the runtime runs on (for `beats bench` and diagnostics).
+/// The OpenBLAS the runtime runs on (for `beats bench` and diagnostics). Asking loads it.
 public enum BLASBackend {
     /// The kernel set OpenBLAS picked for this CPU (`openblas_get_corename`, e.g. "Zen").
-    public static var coreName: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
-    /// OpenBLAS's worker count (process-wide: OpenBLAS keeps one pool).
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    public static var coreName: String { text(try? OpenBLAS.shared.get().coreName?()) }
+    /// OpenBLAS's worker count (process-wide: OpenBLAS keeps one pool); 1 if it cannot be asked.
+    public static var threadCount: Int { Int((try? OpenBLAS.shared.get().threadCount?()) ?? 1) }
     /// OpenBLAS's build description (`openblas_get_config`).
-    public static var configuration: String { openblas_get_config().map { String(cString: $0) } ?? "unknown" }
+    public static var configuration: String { text(try? OpenBLAS.shared.get().configuration?()) }
+    /// Where the library was loaded from, or why it was not.
+    public static var library: String {
+        switch OpenBLAS.shared {
+        case .success(let library): return library.path
+        case .failure(let error): return error.description
+        }
+    }
 
-    static func setThreadCount(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
+    static func setThreadCount(_ count: Int) { (try? OpenBLAS.shared.get())?.setThreadCount?(Int32(max(1, count))) }
+
+    private static func text(_ pointer: UnsafeMutablePointer<CChar>??) -> String {
+        guard let pointer, let pointer else { return "unknown" }
+        return String(cString: pointer)
+    }
 }
 
 /// Splits independent work (rows, heads, groups) across a fixed number of threads. With one

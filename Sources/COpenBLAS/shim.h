@@ -1,5 +1,0 @@
-#include <cblas.h>
-char *openblas_get_config(void);
-int openblas_get_num_threads(void);
-void openblas_set_num_threads(int);
-char *openblas_get_corename(void);
