@@ -134,6 +134,40 @@ struct RoundTripTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: fast.directory.path) == ["model.beatsw"])
     }
 
+    @Test("a region copied from a file descriptor equals the same bytes appended; a source that ends early is an error")
+    func writerCopiesFromDescriptor() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // 600 KB: more than two of the writer's 256 KB pieces, and not a multiple of one.
+        let bytes = (0..<(600 << 10)).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }
+        let sourcePath = directory.appendingPathComponent("source.bin").path
+        try Data(bytes).write(to: URL(fileURLWithPath: sourcePath))
+        let source = try MappedFile(path: sourcePath)
+        let entry = NativeTensorEntry(name: "x", dtype: .uint8, shape: [bytes.count - 100], data: NativeRegion(offset: 0, length: 0, checksum: 0))
+        let header = NativeHeader(kind: .pretrained, config: BEATsConfig(), tensors: [entry])
+
+        let copiedPath = directory.appendingPathComponent("copied.beatsw").path
+        let copied = try NativeModelWriter(destination: copiedPath, header: header)
+        try copied.append(copyingFrom: source.descriptor, sourcePath: sourcePath, at: 100, count: bytes.count - 100)
+        try copied.finishRegion()
+        try copied.commit()
+        let appendedPath = directory.appendingPathComponent("appended.beatsw").path
+        let appended = try NativeModelWriter(destination: appendedPath, header: header)
+        try bytes.withUnsafeBytes { try appended.append(UnsafeRawBufferPointer(rebasing: $0[100...])) }
+        try appended.finishRegion()
+        try appended.commit()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copiedPath)) == Data(contentsOf: URL(fileURLWithPath: appendedPath)))
+        try NativeModelFile.open(path: copiedPath).verifyChecksums()
+
+        // The file is 100 bytes shorter than the region needs from offset 200.
+        let short = try NativeModelWriter(destination: directory.appendingPathComponent("short.beatsw").path, header: header)
+        #expect(throws: NativeWriteError.sourceShrank(path: sourcePath, offset: bytes.count)) {
+            try short.append(copyingFrom: source.descriptor, sourcePath: sourcePath, at: 200, count: bytes.count - 100)
+        }
+        short.abandon()
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: directory.path)) == ["source.bin", "copied.beatsw", "appended.beatsw"])
+    }
+
     @Test("the writer refuses regions that are too long or missing")
     func writerChecksRegions() throws {
         let directory = try Fixtures.temporaryDirectory()
