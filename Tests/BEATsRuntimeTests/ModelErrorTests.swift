@@ -11,6 +11,27 @@ struct ModelErrorTests {
         try InMemoryWeightStore.copy(of: PyTorchCheckpoint.open(path: Fixtures.path("models/\(name).pt")))
     }
 
+    @Test("OpenBLAS that cannot be loaded is a typed error naming every file tried")
+    func missingOpenBLAS() throws {
+        let result = OpenBLAS.load(candidates: ["/nonexistent/libopenblas.so.0", "libno-such-blas.so"])
+        guard case .failure(let error) = result else {
+            Issue.record("loaded a library that does not exist")
+            return
+        }
+        #expect(error.description.hasPrefix("model: cannot load OpenBLAS (install libopenblas0, or set BEATS_OPENBLAS to its path): "))
+        #expect(error.description.contains("/nonexistent/libopenblas.so.0"))
+        #expect(error.description.contains("libno-such-blas.so"))
+        // A library without cblas_sgemm (libz, always there for the checkpoint reader) is refused too.
+        guard case .failure(let noBLAS) = OpenBLAS.load(candidates: ["libz.so.1"]) else {
+            Issue.record("took libz for OpenBLAS")
+            return
+        }
+        #expect(noBLAS == .blasUnavailable("libz.so.1: no cblas_sgemm"))
+        // The real one loads, and answers.
+        let library = try OpenBLAS.load().get()
+        #expect(library.configuration != nil && library.coreName != nil)
+    }
+
     @Test("a missing tensor is named")
     func missingTensor() throws {
         let store = try Self.tinyCopy()

@@ -51,7 +51,8 @@ struct OpenBLAS: @unchecked Sendable {
         if case .failure(let error) = shared { throw error }
     }
 
-    private static func load() -> Result<OpenBLAS, ModelError> {
+    /// `BEATS_OPENBLAS` if set, then the usual names.
+    static var candidates: [String] {
         var candidates: [String] = []
         if let chosen = getenv("BEATS_OPENBLAS") { candidates.append(String(cString: chosen)) }
         #if os(Linux)
@@ -60,6 +61,11 @@ struct OpenBLAS: @unchecked Sendable {
         candidates += ["libopenblas.0.dylib", "libopenblas.dylib", "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
                        "/usr/local/opt/openblas/lib/libopenblas.dylib"]
         #endif
+        return candidates
+    }
+
+    /// The first of `candidates` that loads and has `cblas_sgemm`.
+    static func load(candidates: [String] = candidates) -> Result<OpenBLAS, ModelError> {
         var failures: [String] = []
         for candidate in candidates {
             guard let handle = dlopen(candidate, RTLD_NOW | RTLD_LOCAL) else {
