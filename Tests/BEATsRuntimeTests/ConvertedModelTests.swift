@@ -81,6 +81,23 @@ struct ConvertedModelTests {
         #expect(zip(int8, float32).contains { $0 != $1 })
     }
 
+    @Test("int8 native file: 2 threads (attention heads and conv groups in parallel lanes) give the 1-thread output exactly")
+    func int8LanesMatchOneThread() throws {
+        let weights = try Self.converted("tiny_ft", int8: true)
+        let (fbank, frames) = try Self.fbank("speech")
+        // Blocks of 37 rows also split every head's queries and the conv's time into tiles (on
+        // both sides: OpenBLAS may round differently for another tile width).
+        for blockRows in [512, 37] {
+            let single = try BEATsModel(weights: weights, threads: 1, capacityFrames: 1024, maximumFrames: 65_536, blockRows: blockRows)
+                .features(fbank: fbank, frames: frames).values
+            let model = try BEATsModel(weights: weights, threads: 2, capacityFrames: 1024, maximumFrames: 65_536, blockRows: blockRows)
+            let lanes = try model.features(fbank: fbank, frames: frames).values
+            let differing = zip(lanes, single).filter { $0.bitPattern != $1.bitPattern }.count
+            let worst = zip(lanes, single).map { abs($0 - $1) }.max() ?? 0
+            #expect(differing == 0, "blocks of \(blockRows): \(differing) of \(single.count) values differ, by up to \(worst)")
+        }
+    }
+
     @Test("int8 native file: same top-5 AudioSet classes as float32", arguments: Fixtures.clips)
     func int8TopClasses(clip: String) throws {
         let (fbank, frames) = try Self.fbank(clip)

@@ -42,6 +42,14 @@ public final class BEATsModel {
     private let kindStorage: ModelKind
     private let weights: ModelWeights
     private let loop: ParallelLoop
+    /// OpenBLAS's thread count for this model: `threads` for float32 models, 1 when the Linears
+    /// are int8. The int8 GEMMs run on our threads, and OpenBLAS's workers spin on `sched_yield`
+    /// for about 0.1 s after every multi-threaded call, so with both pools on two cores the int8
+    /// GEMMs ran beside spinning workers. In int8 models our loop runs the float GEMMs instead
+    /// (attention heads and positional-conv groups in parallel lanes, one OpenBLAS call each).
+    private let blasThreads: Int
+    /// Parallel lanes of attention heads and conv groups (1: OpenBLAS threads each GEMM instead).
+    private var lanes: Int { blasThreads == 1 ? threads : 1 }
     private var arena: ForwardArena
     /// Attention query block / conv tile length (tests shrink it to exercise the tiling).
     private let blockRows: Int
@@ -73,11 +81,13 @@ public final class BEATsModel {
         try OpenBLAS.ensureLoaded()
         weights = try ModelWeights(store: store)
         loop = ParallelLoop(threads: self.threads)
-        BLASBackend.setThreadCount(self.threads)
+        blasThreads = weights.hasInt8Weights ? 1 : self.threads
+        weights.int8Workspace.threads = self.threads
+        BLASBackend.setThreadCount(blasThreads)
         let dims = weights.dimensions
         arena = ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth,
                              tokens: dims.tokens(frames: min(max(capacityFrames, dims.patchSize), max(maximumFrames, dims.patchSize))),
-                             blockRows: blockRows)
+                             blockRows: blockRows, lanes: blasThreads == 1 ? self.threads : 1)
         stageTimes = [StageTime(name: "patch embedding", seconds: 0), StageTime(name: "positional conv", seconds: 0)]
             + (0..<dims.layers).map { StageTime(name: "layer \($0 + 1)", seconds: 0) }
             + [StageTime(name: "head", seconds: 0)]
@@ -122,6 +132,50 @@ public final class BEATsModel {
         return result
     }
 
+    /// One group of the positional convolution into its columns of `arena.projected`, with lane
+    /// `lane`'s buffers; `innerLoop` splits the copies across threads, nil runs them inline.
+    private func convolveGroup(_ group: Int, tokens T: Int, lane: Int, innerLoop: ParallelLoop?) {
+        let dims = weights.dimensions
+        let (D, c, K, pad) = (dims.modelDim, dims.groupChannels, dims.convKernel, dims.convPadding)
+        let paddedLength = T + 2 * pad
+        let columnCount = c * K
+        let hidden = UncheckedSendable(arena.hidden)
+        let channels = UncheckedSendable(arena.convChannels(lane: lane))
+        let columns = UncheckedSendable(arena.convColumns(lane: lane))
+        let groupOutput = UncheckedSendable(arena.convGroupOutput(lane: lane))
+        let projected = UncheckedSendable(arena.projected)
+        func split(_ count: Int, minimumChunk: Int, _ body: (Range<Int>) -> Void) {
+            if let innerLoop { innerLoop.forEachChunk(count, minimumChunk: minimumChunk, body) } else { body(0..<count) }
+        }
+        split(c, minimumChunk: 1) { range in
+            for channel in range {
+                let row = channels.value + channel * paddedLength
+                row.update(repeating: 0, count: pad)
+                (row + pad + T).update(repeating: 0, count: paddedLength - pad - T)
+                let source = hidden.value + group * c + channel
+                for t in 0..<T { row[pad + t] = source[t * D] }
+            }
+        }
+        for tileStart in stride(from: 0, to: T, by: arena.blockRows) {
+            let tile = min(arena.blockRows, T - tileStart)
+            split(columnCount, minimumChunk: 64) { range in
+                for row in range {
+                    let (channel, tap) = row.quotientAndRemainder(dividingBy: K)
+                    (columns.value + row * tile).update(from: channels.value + channel * paddedLength + tileStart + tap, count: tile)
+                }
+            }
+            Matrix.multiply(rows: c, columns: tile, depth: columnCount,
+                            weights.positionalConv.pointer + group * c * columnCount, leading: columnCount,
+                            columns.value, leading: tile, transposeB: false, into: groupOutput.value, leading: tile)
+            split(tile, minimumChunk: 32) { range in
+                for t in range {
+                    let target = projected.value + (tileStart + t) * D + group * c
+                    for channel in 0..<c { target[channel] = groupOutput.value[channel * tile + t] }
+                }
+            }
+        }
+    }
+
     // MARK: - Encoder
 
     /// Checks the input, grows the arena if needed, runs patch embedding and the encoder; the
@@ -137,11 +191,11 @@ public final class BEATsModel {
         let tokens = dims.tokens(frames: frames)
         if tokens > arena.capacityTokens {
             arena = ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth,
-                                 tokens: tokens, blockRows: blockRows)
+                                 tokens: tokens, blockRows: blockRows, lanes: lanes)
         }
         // OpenBLAS's thread count is process-wide; set ours for every pass so models opened with
         // different counts each run with their own.
-        BLASBackend.setThreadCount(threads)
+        BLASBackend.setThreadCount(blasThreads)
         fbank.withUnsafeBufferPointer { encode($0.baseAddress!, frames: frames, tokens: tokens) }
         return tokens
     }
@@ -215,43 +269,17 @@ public final class BEATsModel {
     /// kernel gives T + 1 outputs; the last is dropped (SamePad).
     private func addPositionalConvolution(tokens T: Int) {
         let dims = weights.dimensions
-        let (D, c, K, pad) = (dims.modelDim, dims.groupChannels, dims.convKernel, dims.convPadding)
-        let paddedLength = T + 2 * pad
-        let columnCount = c * K
-        let hidden = UncheckedSendable(arena.hidden)
-        let channels = UncheckedSendable(arena.convChannels)
-        let columns = UncheckedSendable(arena.convColumns)
-        let groupOutput = UncheckedSendable(arena.convGroupOutput)
-        let projected = UncheckedSendable(arena.projected)
-        for group in 0..<dims.convGroups {
-            loop.forEachChunk(c) { range in
-                for channel in range {
-                    let row = channels.value + channel * paddedLength
-                    row.update(repeating: 0, count: pad)
-                    (row + pad + T).update(repeating: 0, count: paddedLength - pad - T)
-                    let source = hidden.value + group * c + channel
-                    for t in 0..<T { row[pad + t] = source[t * D] }
-                }
+        if lanes > 1 {
+            // Groups in parallel lanes, each GEMM on one OpenBLAS thread (see `blasThreads`).
+            let model = UncheckedSendable(self)
+            loop.forEachLane(dims.convGroups, lanes: lanes) { lane, groups in
+                for group in groups { model.value.convolveGroup(group, tokens: T, lane: lane, innerLoop: nil) }
             }
-            for tileStart in stride(from: 0, to: T, by: arena.blockRows) {
-                let tile = min(arena.blockRows, T - tileStart)
-                loop.forEachChunk(columnCount, minimumChunk: 64) { range in
-                    for row in range {
-                        let (channel, tap) = row.quotientAndRemainder(dividingBy: K)
-                        (columns.value + row * tile).update(from: channels.value + channel * paddedLength + tileStart + tap, count: tile)
-                    }
-                }
-                Matrix.multiply(rows: c, columns: tile, depth: columnCount,
-                                weights.positionalConv.pointer + group * c * columnCount, leading: columnCount,
-                                arena.convColumns, leading: tile, transposeB: false, into: arena.convGroupOutput, leading: tile)
-                loop.forEachChunk(tile, minimumChunk: 32) { range in
-                    for t in range {
-                        let target = projected.value + (tileStart + t) * D + group * c
-                        for channel in 0..<c { target[channel] = groupOutput.value[channel * tile + t] }
-                    }
-                }
-            }
+        } else {
+            for group in 0..<dims.convGroups { convolveGroup(group, tokens: T, lane: 0, innerLoop: loop) }
         }
+        let D = dims.modelDim
+        let projected = UncheckedSendable(arena.projected)
         let bias = UncheckedSendable(weights.positionalConvBias.pointer)
         let variant = self.variant
         let encoderNorm = dims.layerNormFirst ? nil : weights.encoderNorm
@@ -303,7 +331,7 @@ public final class BEATsModel {
     /// 32, plus the relative position bias (gated per query), softmax, times v.
     private func selfAttention(_ attention: AttentionWeights, input: UnsafeMutablePointer<Float>, tokens T: Int) {
         let dims = weights.dimensions
-        let (D, H, headDim) = (dims.modelDim, dims.heads, dims.headDim)
+        let (D, H) = (dims.modelDim, dims.heads)
         attention.query.multiply(input, leading: D, rows: T, into: arena.query, leading: D)
         attention.key.multiply(input, leading: D, rows: T, into: arena.key, leading: D)
         attention.value.multiply(input, leading: D, rows: T, into: arena.value, leading: D)
@@ -320,40 +348,67 @@ public final class BEATsModel {
             computeGates(gateLinear, gateScale: gateScale, tokens: T)
         }
 
-        let hasBias = weights.relativePosition != nil
-        let scaling = Float(1 / Double(headDim).squareRoot())
-        let offsets = 2 * T - 1
-        let scores = UncheckedSendable(arena.scores)
-        let biasTable = UncheckedSendable(arena.biasByOffset)
-        let gates = UncheckedSendable(arena.gates)
-        let inverseSums = UncheckedSendable(arena.inverseSums)
-        for head in 0..<H {
-            for blockStart in stride(from: 0, to: T, by: arena.blockRows) {
-                let rows = min(arena.blockRows, T - blockStart)
-                Matrix.multiply(rows: rows, columns: T, depth: headDim, arena.query + blockStart * D + head * headDim, leading: D,
-                                arena.key + head * headDim, leading: D, transposeB: true, into: arena.scores, leading: T,
-                                alpha: scaling / 32)
-                loop.forEachChunk(rows, minimumChunk: 8) { range in
-                    beats_attention_softmax(variant, scores.value + range.lowerBound * T, T, range.count, T,
-                                            blockStart + range.lowerBound, 32,
-                                            hasBias ? biasTable.value + head * offsets : nil,
-                                            gated ? gates.value + head * T : nil,
-                                            inverseSums.value + range.lowerBound)
+        if lanes > 1 {
+            // Heads in parallel lanes, each GEMM on one OpenBLAS thread (see `blasThreads`).
+            let model = UncheckedSendable(self)
+            loop.forEachLane(H, lanes: lanes) { lane, heads in
+                for head in heads {
+                    model.value.attendHead(head, tokens: T, gated: gated, scores: model.value.arena.scores(lane: lane),
+                                           inverseSums: model.value.arena.inverseSums(lane: lane), softmaxLoop: nil)
                 }
-                let headContext = arena.context + blockStart * D + head * headDim
-                Matrix.multiply(rows: rows, columns: headDim, depth: T, arena.scores, leading: T,
-                                arena.value + head * headDim, leading: D, transposeB: false,
-                                into: headContext, leading: D)
-                // Softmax normalisation applied to the [rows, head_dim] product instead of the
-                // [rows, T] probabilities: the same maths on 1/8 of the elements (T = 496).
-                for row in 0..<rows {
-                    let scale = inverseSums.value[row]
-                    let target = headContext + row * D
-                    for index in 0..<headDim { target[index] *= scale }
-                }
+            }
+        } else {
+            for head in 0..<H {
+                attendHead(head, tokens: T, gated: gated, scores: arena.scores, inverseSums: arena.inverseSums, softmaxLoop: loop)
             }
         }
         attention.output.multiply(arena.context, leading: D, rows: T, into: arena.projected, leading: D)
+    }
+
+    /// One head's attention into its columns of `arena.context`, query block by query block:
+    /// scores = q·kᵀ (scaled), softmax with the relative position bias, context = scores·v, the
+    /// softmax normalisation applied to the narrow product. `softmaxLoop` splits the softmax rows
+    /// across threads; nil runs it on the calling thread (a lane).
+    private func attendHead(_ head: Int, tokens T: Int, gated: Bool, scores: UnsafeMutablePointer<Float>,
+                            inverseSums: UnsafeMutablePointer<Float>, softmaxLoop: ParallelLoop?) {
+        let dims = weights.dimensions
+        let (D, headDim) = (dims.modelDim, dims.headDim)
+        let hasBias = weights.relativePosition != nil
+        let scaling = Float(1 / Double(headDim).squareRoot())
+        let offsets = 2 * T - 1
+        let variant = self.variant
+        let headBias = hasBias ? UncheckedSendable(Optional(UnsafePointer(arena.biasByOffset + head * offsets)))
+                               : UncheckedSendable(Optional<UnsafePointer<Float>>.none)
+        let headGates = gated ? UncheckedSendable(Optional(UnsafePointer(arena.gates + head * T)))
+                              : UncheckedSendable(Optional<UnsafePointer<Float>>.none)
+        let scoresBuffer = UncheckedSendable(scores), sums = UncheckedSendable(inverseSums)
+        for blockStart in stride(from: 0, to: T, by: arena.blockRows) {
+            let rows = min(arena.blockRows, T - blockStart)
+            Matrix.multiply(rows: rows, columns: T, depth: headDim, arena.query + blockStart * D + head * headDim, leading: D,
+                            arena.key + head * headDim, leading: D, transposeB: true, into: scores, leading: T,
+                            alpha: scaling / 32)
+            let softmax = { (range: Range<Int>) in
+                beats_attention_softmax(variant, scoresBuffer.value + range.lowerBound * T, T, range.count, T,
+                                        blockStart + range.lowerBound, 32, headBias.value, headGates.value,
+                                        sums.value + range.lowerBound)
+            }
+            if let softmaxLoop {
+                softmaxLoop.forEachChunk(rows, minimumChunk: 8, softmax)
+            } else {
+                softmax(0..<rows)
+            }
+            let headContext = arena.context + blockStart * D + head * headDim
+            Matrix.multiply(rows: rows, columns: headDim, depth: T, scores, leading: T,
+                            arena.value + head * headDim, leading: D, transposeB: false,
+                            into: headContext, leading: D)
+            // Softmax normalisation applied to the [rows, head_dim] product instead of the
+            // [rows, T] probabilities: the same maths on 1/8 of the elements (T = 496).
+            for row in 0..<rows {
+                let scale = inverseSums[row]
+                let target = headContext + row * D
+                for index in 0..<headDim { target[index] *= scale }
+            }
+        }
     }
 
     /// Per head and query, the gate of the relative position bias (gru_rel_pos):

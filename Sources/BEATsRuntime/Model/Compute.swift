@@ -45,10 +45,16 @@ struct ParallelLoop: Sendable {
 
     /// Calls `body(range)` for disjoint ranges covering `0..<count`, at most `threads` at once.
     func forEachChunk(_ count: Int, minimumChunk: Int = 1, _ body: (Range<Int>) -> Void) {
+        forEachLane(count, lanes: min(threads, max(1, count / max(1, minimumChunk)))) { _, range in body(range) }
+    }
+
+    /// Calls `body(lane, range)` for at most `lanes` disjoint ranges covering `0..<count`, all at
+    /// once; `lane` (0 ..< lanes) picks the caller's per-lane scratch.
+    func forEachLane(_ count: Int, lanes: Int, _ body: (Int, Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let chunks = min(threads, max(1, count / max(1, minimumChunk)))
+        let chunks = min(lanes, count)
         if chunks <= 1 {
-            body(0..<count)
+            body(0, 0..<count)
             return
         }
         withoutActuallyEscaping(body) { body in
@@ -56,7 +62,7 @@ struct ParallelLoop: Sendable {
             DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
                 let start = count * chunk / chunks
                 let end = count * (chunk + 1) / chunks
-                work.value(start..<end)
+                work.value(chunk, start..<end)
             }
         }
     }

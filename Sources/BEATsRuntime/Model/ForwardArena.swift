@@ -22,9 +22,11 @@ final class ForwardArena {
     let feedForward: UnsafeMutablePointer<Float>
     /// [T, ffn] GLU output (only for `glu`).
     let gluOutput: UnsafeMutablePointer<Float>
-    /// [block, T] attention scores of one head for a block of queries.
+    /// Per lane, [block, T] attention scores of one head for a block of queries (lanes run heads
+    /// in parallel when the model, not OpenBLAS, does the threading). Lane l's starts at
+    /// `scores + l · blockRows · capacityTokens`; ``scores(lane:)`` gives it.
     let scores: UnsafeMutablePointer<Float>
-    /// [block] 1 / softmax sum per query of the current attention block.
+    /// Per lane, [block] 1 / softmax sum per query of the current attention block.
     let inverseSums: UnsafeMutablePointer<Float>
     /// [T · H, 8] gate projections and [H, T] per-query gates.
     let gateProjections: UnsafeMutablePointer<Float>
@@ -32,7 +34,8 @@ final class ForwardArena {
     /// [H, 2T − 1] relative position bias per head and relative offset.
     let biasByOffset: UnsafeMutablePointer<Float>
     /// The grouped positional convolution's [c, T + 2·pad] padded channel-major group input, the
-    /// [c·K, tile] im2col matrix of a time tile and the group's [c, tile] output.
+    /// [c·K, tile] im2col matrix of a time tile and the group's [c, tile] output, one set per lane
+    /// (``convChannels(lane:)`` …).
     let convChannels: UnsafeMutablePointer<Float>
     let convColumns: UnsafeMutablePointer<Float>
     let convGroupOutput: UnsafeMutablePointer<Float>
@@ -45,11 +48,15 @@ final class ForwardArena {
     /// stays linear in T.
     let blockRows: Int
     static let defaultBlockRows = 512
+    /// Sets of the per-lane buffers above.
+    let lanes: Int
+    private let convChannelsCount: Int, convColumnsCount: Int, convGroupOutputCount: Int
 
     private let allocation: UnsafeMutableRawPointer
     let byteCount: Int
 
-    init(dimensions dims: ModelDimensions, head: ModelHead, feedForwardWidth: Int, tokens: Int, blockRows: Int = ForwardArena.defaultBlockRows) {
+    init(dimensions dims: ModelDimensions, head: ModelHead, feedForwardWidth: Int, tokens: Int,
+         blockRows: Int = ForwardArena.defaultBlockRows, lanes: Int = 1) {
         let T = max(tokens, 1)
         capacityTokens = T
         let D = dims.modelDim
@@ -61,6 +68,11 @@ final class ForwardArena {
         }
         let block = min(T, max(1, blockRows))
         self.blockRows = block
+        let lanes = max(1, lanes)
+        self.lanes = lanes
+        convChannelsCount = dims.groupChannels * (T + 2 * dims.convPadding)
+        convColumnsCount = block * dims.groupChannels * dims.convKernel
+        convGroupOutputCount = dims.groupChannels * block
 
         // Offsets in floats, each region rounded up to 16 floats (64 bytes).
         var total = 0
@@ -73,12 +85,12 @@ final class ForwardArena {
         let hiddenAt = region(T * D), queryAt = region(T * D), keyAt = region(T * D), valueAt = region(T * D)
         let contextAt = region(T * D), projectedAt = region(T * D)
         let feedForwardAt = region(T * feedForwardWidth), gluOutputAt = region(T * dims.feedForwardDim)
-        let scoresAt = region(block * T), inverseSumsAt = region(block)
+        let scoresAt = region(lanes * block * T), inverseSumsAt = region(lanes * block)
         let gateProjectionsAt = region(T * dims.heads * 8), gatesAt = region(dims.heads * T)
         let biasByOffsetAt = region(dims.heads * (2 * T - 1))
-        let convChannelsAt = region(dims.groupChannels * (T + 2 * dims.convPadding))
-        let convColumnsAt = region(block * dims.groupChannels * dims.convKernel)
-        let convGroupOutputAt = region(dims.groupChannels * block)
+        let convChannelsAt = region(lanes * convChannelsCount)
+        let convColumnsAt = region(lanes * convColumnsCount)
+        let convGroupOutputAt = region(lanes * convGroupOutputCount)
         let headHiddenAt = region(T * D), headOutputAt = region(T * headWidth)
 
         byteCount = total * MemoryLayout<Float>.stride
@@ -108,4 +120,10 @@ final class ForwardArena {
     }
 
     deinit { allocation.deallocate() }
+
+    func scores(lane: Int) -> UnsafeMutablePointer<Float> { scores + lane * blockRows * capacityTokens }
+    func inverseSums(lane: Int) -> UnsafeMutablePointer<Float> { inverseSums + lane * blockRows }
+    func convChannels(lane: Int) -> UnsafeMutablePointer<Float> { convChannels + lane * convChannelsCount }
+    func convColumns(lane: Int) -> UnsafeMutablePointer<Float> { convColumns + lane * convColumnsCount }
+    func convGroupOutput(lane: Int) -> UnsafeMutablePointer<Float> { convGroupOutput + lane * convGroupOutputCount }
 }

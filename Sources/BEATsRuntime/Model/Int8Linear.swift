@@ -66,14 +66,14 @@ final class Int8Weight: @unchecked Sendable {
     static let activationLevels: Int32 = beats_kernel_selected() == BEATS_KERNEL_AVX512VNNI
         ? Int32(BEATS_ACTIVATION_LEVELS_INT8) : Int32(BEATS_ACTIVATION_LEVELS_7BIT)
 
-    /// output[rows, self.rows] = input[rows, columns] · Wᵀ (no bias), split across the BLAS pool's
+    /// output[rows, self.rows] = input[rows, columns] · Wᵀ (no bias), split across the model's
     /// thread count: activation rows are quantized in parallel, then each thread computes a band
     /// of output columns (whole packed panels) for every row.
     func multiply(_ input: UnsafePointer<Float>, leading lda: Int, rows count: Int,
                   into output: UnsafeMutablePointer<Float>, leading ldc: Int) {
         guard count > 0 else { return }
         let (quantized, activationScales) = workspace.buffers(rows: count, columns: columns)
-        let threads = max(1, min(BLASBackend.threadCount, count * rows / 4096 + 1))
+        let threads = max(1, min(workspace.threads, count * rows / 4096 + 1))
         let K = columns, N = rows
         let work = UncheckedSendable((input, output, quantized, activationScales))
         DispatchQueue.concurrentPerform(iterations: min(threads, count)) { part in
@@ -101,6 +101,9 @@ final class Int8Weight: @unchecked Sendable {
 /// Scratch for the quantized activations of whichever int8 Linear runs now (one forward pass at a
 /// time per model), grown to the largest [rows, columns] seen and then reused: no allocation per call.
 final class Int8Workspace: @unchecked Sendable {
+    /// Threads the int8 GEMMs split across: the model's count, set when it is built (OpenBLAS's
+    /// own count is 1 in int8 models, see `BEATsModel.blasThreads`).
+    var threads = 1
     private var activations = OwnedBytes(count: 0)
     private var scales = OwnedBytes(count: 0)
 

@@ -137,11 +137,19 @@ struct ModelWeights {
     let relativeAttentionBias: FloatTensor?
     let layers: [EncoderLayerWeights]
     let head: ModelHead
+    /// Scratch shared by the int8 Linears, and whether there are any.
+    let int8Workspace: Int8Workspace
+    var hasInt8Weights: Bool {
+        let linears = layers.flatMap { [$0.attention.query, $0.attention.key, $0.attention.value, $0.attention.output,
+                                        $0.feedForwardIn, $0.feedForwardOut] } + [postExtractProjection].compactMap { $0 }
+        return linears.contains { $0.quantizedWeight != nil }
+    }
 
     init(store: any WeightStore) throws {
         let config = store.config
         let dims = try ModelDimensions(config: config)
         let loader = WeightLoader(store: store)
+        int8Workspace = loader.int8Workspace
         let (E, D, H, P) = (dims.embedDim, dims.modelDim, dims.heads, dims.patchSize)
         dimensions = dims
         let activation = try Activation(name: config.activationFn)
