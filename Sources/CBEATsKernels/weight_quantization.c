@@ -4,19 +4,14 @@
  * 6 ns per weight, the AVX2 variant does four divisions per instruction.
  */
 #include "beats_weight_quantization.h"
+/* The kernels' shared rules: no FMA contraction (every variant rounds alike), BEATS_X86_64,
+ * BEATS_TARGET_AVX2. */
+#include "kernels_internal.h"
 
 #include <math.h>
 #include <string.h>
 
-/* Every variant rounds each product and sum the same way: no contraction into FMA. */
-#if defined(__clang__)
-#pragma STDC FP_CONTRACT OFF
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
-#if defined(__x86_64__) || defined(_M_X64)
-#define BEATS_X86 1
+#if BEATS_X86_64
 #include <immintrin.h>
 #endif
 
@@ -96,8 +91,8 @@ static long quantize_portable(const float *weights, long count, int8_t *values, 
     return -1;
 }
 
-#ifdef BEATS_X86
-#define AVX2 __attribute__((target("avx2")))
+#if BEATS_X86_64
+#define AVX2 BEATS_TARGET_AVX2
 
 /* Four doubles to four int8 (already integers in [-127, 127]), stored at out. */
 AVX2 static inline void store_four(__m256d rounded, int8_t *out) {
@@ -174,7 +169,7 @@ long beats_quantize_weight_row(beats_float_variant variant, const float *weights
         stats->squared_error = stats->squared_norm = stats->max_error = 0;
         return -1;
     }
-#ifdef BEATS_X86
+#if BEATS_X86_64
     /* beats_float_best_variant also checks that the OS saves YMM state. */
     if (variant == BEATS_FLOAT_AVX2 && beats_float_best_variant() == BEATS_FLOAT_AVX2) return quantize_avx2(weights, count, values, scale, stats);
 #endif

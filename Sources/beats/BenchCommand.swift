@@ -96,7 +96,7 @@ struct BenchCommand: ParsableCommand {
             stages: stageOrder.map { Report.Stage(name: $0, median_seconds: Self.median(stageSamples[$0] ?? [])) },
             peak_rss_bytes: Self.peakResidentBytes(), openblas: RuntimeEnvironment.openBLASConfig,
             openblas_library: RuntimeEnvironment.openBLASLibrary, openblas_core: RuntimeEnvironment.openBLASCore, openblas_threads: RuntimeEnvironment.openBLASThreads,
-            int8_kernel: RuntimeEnvironment.int8KernelName, int8_weights: try weights.tensorNames.contains { try weights.quantizedMatrix(named: $0) != nil },
+            int8_kernel: RuntimeEnvironment.int8KernelName, int8_weights: network.usesInt8Weights,
             cpu_features: RuntimeEnvironment.cpuFeatures
         )
         if json {

@@ -42,14 +42,17 @@ public final class BEATsModel {
     private let kindStorage: ModelKind
     private let weights: ModelWeights
     private let loop: ParallelLoop
+    /// True when the encoder's Linears run on the int8 kernels (a file converted with
+    /// `--quantize int8`).
+    public let usesInt8Weights: Bool
     /// OpenBLAS's thread count for this model: `threads` for float32 models, 1 when the Linears
     /// are int8. The int8 GEMMs run on our threads, and OpenBLAS's workers spin on `sched_yield`
     /// for about 0.1 s after every multi-threaded call, so with both pools on two cores the int8
     /// GEMMs ran beside spinning workers. In int8 models our loop runs the float GEMMs instead
     /// (attention heads and positional-conv groups in parallel lanes, one OpenBLAS call each).
-    private let blasThreads: Int
+    private var blasThreads: Int { usesInt8Weights ? 1 : threads }
     /// Parallel lanes of attention heads and conv groups (1: OpenBLAS threads each GEMM instead).
-    private var lanes: Int { blasThreads == 1 ? threads : 1 }
+    private var lanes: Int { usesInt8Weights ? threads : 1 }
     private var arena: ForwardArena
     /// Attention query block / conv tile length (tests shrink it to exercise the tiling).
     private let blockRows: Int
@@ -81,13 +84,13 @@ public final class BEATsModel {
         try OpenBLAS.ensureLoaded()
         weights = try ModelWeights(store: store)
         loop = ParallelLoop(threads: self.threads)
-        blasThreads = weights.hasInt8Weights ? 1 : self.threads
+        usesInt8Weights = weights.hasInt8Weights
         weights.int8Workspace.threads = self.threads
-        BLASBackend.setThreadCount(blasThreads)
+        BLASBackend.setThreadCount(usesInt8Weights ? 1 : self.threads)
         let dims = weights.dimensions
         arena = ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth,
                              tokens: dims.tokens(frames: min(max(capacityFrames, dims.patchSize), max(maximumFrames, dims.patchSize))),
-                             blockRows: blockRows, lanes: blasThreads == 1 ? self.threads : 1)
+                             blockRows: blockRows, lanes: usesInt8Weights ? self.threads : 1)
         stageTimes = [StageTime(name: "patch embedding", seconds: 0), StageTime(name: "positional conv", seconds: 0)]
             + (0..<dims.layers).map { StageTime(name: "layer \($0 + 1)", seconds: 0) }
             + [StageTime(name: "head", seconds: 0)]
@@ -269,14 +272,8 @@ public final class BEATsModel {
     /// kernel gives T + 1 outputs; the last is dropped (SamePad).
     private func addPositionalConvolution(tokens T: Int) {
         let dims = weights.dimensions
-        if lanes > 1 {
-            // Groups in parallel lanes, each GEMM on one OpenBLAS thread (see `blasThreads`).
-            let model = UncheckedSendable(self)
-            loop.forEachLane(dims.convGroups, lanes: lanes) { lane, groups in
-                for group in groups { model.value.convolveGroup(group, tokens: T, lane: lane, innerLoop: nil) }
-            }
-        } else {
-            for group in 0..<dims.convGroups { convolveGroup(group, tokens: T, lane: 0, innerLoop: loop) }
+        forEachInLanes(dims.convGroups) { group, lane, innerLoop in
+            convolveGroup(group, tokens: T, lane: lane, innerLoop: innerLoop)
         }
         let D = dims.modelDim
         let projected = UncheckedSendable(arena.projected)
@@ -348,29 +345,33 @@ public final class BEATsModel {
             computeGates(gateLinear, gateScale: gateScale, tokens: T)
         }
 
-        if lanes > 1 {
-            // Heads in parallel lanes, each GEMM on one OpenBLAS thread (see `blasThreads`).
-            let model = UncheckedSendable(self)
-            loop.forEachLane(H, lanes: lanes) { lane, heads in
-                for head in heads {
-                    model.value.attendHead(head, tokens: T, gated: gated, scores: model.value.arena.scores(lane: lane),
-                                           inverseSums: model.value.arena.inverseSums(lane: lane), softmaxLoop: nil)
-                }
-            }
-        } else {
-            for head in 0..<H {
-                attendHead(head, tokens: T, gated: gated, scores: arena.scores, inverseSums: arena.inverseSums, softmaxLoop: loop)
-            }
+        forEachInLanes(H) { head, lane, innerLoop in
+            attendHead(head, tokens: T, gated: gated, lane: lane, softmaxLoop: innerLoop)
         }
         attention.output.multiply(arena.context, leading: D, rows: T, into: arena.projected, leading: D)
     }
 
+    /// Runs `body(item, lane, innerLoop)` for every item in `0..<count` (attention heads, conv
+    /// groups). With lanes (see `blasThreads`) the items are split across our threads, each item
+    /// on one thread with lane `lane`'s scratch and no inner loop; otherwise they run one after
+    /// another on lane 0's scratch, and `innerLoop` parallelises each item's element-wise work
+    /// while OpenBLAS threads its GEMMs.
+    private func forEachInLanes(_ count: Int, _ body: (_ item: Int, _ lane: Int, _ innerLoop: ParallelLoop?) -> Void) {
+        if lanes > 1 {
+            loop.forEachLane(count, lanes: lanes) { lane, items in
+                for item in items { body(item, lane, nil) }
+            }
+        } else {
+            for item in 0..<count { body(item, 0, loop) }
+        }
+    }
+
     /// One head's attention into its columns of `arena.context`, query block by query block:
     /// scores = q·kᵀ (scaled), softmax with the relative position bias, context = scores·v, the
-    /// softmax normalisation applied to the narrow product. `softmaxLoop` splits the softmax rows
-    /// across threads; nil runs it on the calling thread (a lane).
-    private func attendHead(_ head: Int, tokens T: Int, gated: Bool, scores: UnsafeMutablePointer<Float>,
-                            inverseSums: UnsafeMutablePointer<Float>, softmaxLoop: ParallelLoop?) {
+    /// softmax normalisation applied to the narrow product, with lane `lane`'s scores and sums.
+    /// `softmaxLoop` splits the softmax rows across threads; nil runs it on the calling thread.
+    private func attendHead(_ head: Int, tokens T: Int, gated: Bool, lane: Int, softmaxLoop: ParallelLoop?) {
+        let scores = arena.scores(lane: lane), inverseSums = arena.inverseSums(lane: lane)
         let dims = weights.dimensions
         let (D, headDim) = (dims.modelDim, dims.headDim)
         let hasBias = weights.relativePosition != nil
@@ -550,32 +551,39 @@ extension ModelWeights {
     /// Width of fc1's output: ffn, or 2·ffn for GLU.
     var feedForwardWidth: Int { activation == .gluSwish ? 2 * dimensions.feedForwardDim : dimensions.feedForwardDim }
 
-    /// Every weight tensor (to report whether all are used in place).
-    var allTensors: [FloatTensor] {
-        var tensors: [FloatTensor] = [patchEmbedding, patchNorm.gamma, patchNorm.beta, positionalConv, positionalConvBias,
-                                      encoderNorm.gamma, encoderNorm.beta]
-        func add(_ linear: Linear?) {
-            guard let linear else { return }
-            if let weight = linear.weight { tensors.append(weight) }
-            if let bias = linear.bias { tensors.append(bias) }
-        }
-        if let patchEmbeddingBias { tensors.append(patchEmbeddingBias) }
-        add(postExtractProjection)
-        if let relativeAttentionBias { tensors.append(relativeAttentionBias) }
+    /// Every Linear of the model, in order (the head's included).
+    var allLinears: [Linear] {
+        var linears: [Linear] = postExtractProjection.map { [$0] } ?? []
         for layer in layers {
-            for linear in [layer.attention.query, layer.attention.key, layer.attention.value, layer.attention.output,
-                           layer.feedForwardIn, layer.feedForwardOut] { add(linear) }
-            add(layer.attention.gateLinear)
-            if let scale = layer.attention.gateScale { tensors.append(scale) }
-            tensors += [layer.attentionNorm.gamma, layer.attentionNorm.beta, layer.finalNorm.gamma, layer.finalNorm.beta]
+            linears += [layer.attention.query, layer.attention.key, layer.attention.value, layer.attention.output]
+            if let gate = layer.attention.gateLinear { linears.append(gate) }
+            linears += [layer.feedForwardIn, layer.feedForwardOut]
         }
         switch head {
         case .features: break
-        case .classifier(let predictor): add(predictor)
-        case .tokenizer(let hidden, let projection, let codebook, _):
-            add(hidden)
-            add(projection)
-            tensors.append(codebook)
+        case .classifier(let predictor): linears.append(predictor)
+        case .tokenizer(let hidden, let projection, _, _): linears += [hidden, projection]
+        }
+        return linears
+    }
+
+    /// Whether any Linear runs on the int8 kernels.
+    var hasInt8Weights: Bool { allLinears.contains { $0.quantizedWeight != nil } }
+
+    /// Every float weight tensor (to report whether all are used in place).
+    var allTensors: [FloatTensor] {
+        var tensors: [FloatTensor] = [patchEmbedding, patchNorm.gamma, patchNorm.beta, positionalConv, positionalConvBias,
+                                      encoderNorm.gamma, encoderNorm.beta]
+        if let patchEmbeddingBias { tensors.append(patchEmbeddingBias) }
+        if let relativeAttentionBias { tensors.append(relativeAttentionBias) }
+        for layer in layers {
+            if let scale = layer.attention.gateScale { tensors.append(scale) }
+            tensors += [layer.attentionNorm.gamma, layer.attentionNorm.beta, layer.finalNorm.gamma, layer.finalNorm.beta]
+        }
+        if case .tokenizer(_, _, let codebook, _) = head { tensors.append(codebook) }
+        for linear in allLinears {
+            if let weight = linear.weight { tensors.append(weight) }
+            if let bias = linear.bias { tensors.append(bias) }
         }
         return tensors
     }

@@ -22,12 +22,11 @@ final class ForwardArena {
     let feedForward: UnsafeMutablePointer<Float>
     /// [T, ffn] GLU output (only for `glu`).
     let gluOutput: UnsafeMutablePointer<Float>
-    /// Per lane, [block, T] attention scores of one head for a block of queries (lanes run heads
-    /// in parallel when the model, not OpenBLAS, does the threading). Lane l's starts at
-    /// `scores + l · blockRows · capacityTokens`; ``scores(lane:)`` gives it.
-    let scores: UnsafeMutablePointer<Float>
-    /// Per lane, [block] 1 / softmax sum per query of the current attention block.
-    let inverseSums: UnsafeMutablePointer<Float>
+    /// Per lane (``scores(lane:)``), [block, T] attention scores of one head for a block of
+    /// queries: lanes run heads in parallel when the model, not OpenBLAS, does the threading.
+    private let scores: UnsafeMutablePointer<Float>
+    /// Per lane (``inverseSums(lane:)``), [block] 1 / softmax sum per query of the current block.
+    private let inverseSums: UnsafeMutablePointer<Float>
     /// [T · H, 8] gate projections and [H, T] per-query gates.
     let gateProjections: UnsafeMutablePointer<Float>
     let gates: UnsafeMutablePointer<Float>
@@ -36,9 +35,9 @@ final class ForwardArena {
     /// The grouped positional convolution's [c, T + 2·pad] padded channel-major group input, the
     /// [c·K, tile] im2col matrix of a time tile and the group's [c, tile] output, one set per lane
     /// (``convChannels(lane:)`` …).
-    let convChannels: UnsafeMutablePointer<Float>
-    let convColumns: UnsafeMutablePointer<Float>
-    let convGroupOutput: UnsafeMutablePointer<Float>
+    private let convChannels: UnsafeMutablePointer<Float>
+    private let convColumns: UnsafeMutablePointer<Float>
+    private let convGroupOutput: UnsafeMutablePointer<Float>
     /// Head scratch: [T, D] hidden; [T, classes] or [T, quant_dim] + [T, codes] outputs.
     let headHidden: UnsafeMutablePointer<Float>
     let headOutput: UnsafeMutablePointer<Float>

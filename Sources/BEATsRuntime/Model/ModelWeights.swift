@@ -137,13 +137,8 @@ struct ModelWeights {
     let relativeAttentionBias: FloatTensor?
     let layers: [EncoderLayerWeights]
     let head: ModelHead
-    /// Scratch shared by the int8 Linears, and whether there are any.
+    /// Scratch shared by the int8 Linears.
     let int8Workspace: Int8Workspace
-    var hasInt8Weights: Bool {
-        let linears = layers.flatMap { [$0.attention.query, $0.attention.key, $0.attention.value, $0.attention.output,
-                                        $0.feedForwardIn, $0.feedForwardOut] } + [postExtractProjection].compactMap { $0 }
-        return linears.contains { $0.quantizedWeight != nil }
-    }
 
     init(store: any WeightStore) throws {
         let config = store.config
