@@ -21,6 +21,36 @@ struct AudioFuzzRegressionTests {
         }
     }
 
+    @Test("a 2 KB WAV claiming 1 Hz, short enough to pass the length limit, is refused by the minimum rate")
+    func oneHertzUnderTheLengthLimit() throws {
+        // 489 samples at 1 Hz (the data chunk declares 500; the file ends early) make a 489 s clip
+        // at 16 kHz: within the length limit, and `beats run` on tiny.pt spent 22 s on its 24 448 tokens.
+        let path = try Fixtures.path("fuzz-regressions/wav-1hz-489s.wav")
+        let clip = try WAVReader.read(path: path)
+        #expect(clip.sampleRate == 1 && clip.samples.count == 489)
+        #expect(throws: AudioError.unsupportedSampleRate(
+            from: 1, to: 16_000, reason: "files below 1000 Hz are refused (upsampling would make minutes of audio out of a few bytes)")) {
+            try AudioLoader.load(path: path)
+        }
+    }
+
+    @Test("minimum file rate: 1000 Hz is read, 999 Hz is refused; the length check comes first")
+    func minimumRate() throws {
+        #expect(BEATsAudio.minimumFileSampleRate == 1_000)
+        let samples = [Float](repeating: 0.25, count: 100)
+        let atLimit = AudioClip(sampleRate: 1_000, samples: samples)
+        #expect(try AudioLoader.resampled(atLimit, to: 16_000, minimumSourceRate: 1_000).samples.count == 1_600)
+        let under = AudioClip(sampleRate: 999, samples: samples)
+        #expect(throws: AudioError.unsupportedSampleRate(
+            from: 999, to: 16_000, reason: "files below 1000 Hz are refused (upsampling would make minutes of audio out of a few bytes)")) {
+            try AudioLoader.resampled(under, to: 16_000, minimumSourceRate: 1_000)
+        }
+        // Too long and too slow: the length is reported (wav-1hz.wav keeps its error).
+        #expect(throws: AudioError.tooLong(samples: 1_602, maximum: 1_000, sampleRate: 16_000)) {
+            try AudioLoader.resampled(under, to: 16_000, maximumSamples: 1_000, minimumSourceRate: 1_000)
+        }
+    }
+
     @Test("the loader's length limit is the model's: 65 536 frames, 10 486 159 samples at 16 kHz")
     func documentedLimit() {
         #expect(BEATsAudio.maximumFrames == 65_536)

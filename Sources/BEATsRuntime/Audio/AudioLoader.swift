@@ -42,6 +42,11 @@ public enum BEATsAudio {
     /// Most 16 kHz samples that make at most ``maximumFrames`` frames (10 486 159, ≈ 655 s). The
     /// loader refuses longer clips before resampling them.
     public static let maximumSamples = frameLength + maximumFrames * frameShift - 1
+    /// Lowest sample rate the loader reads a file at. Below it, resampling to 16 kHz would turn a
+    /// few bytes into minutes of audio (a 2 KB WAV claiming 1 Hz becomes a 500 s clip that the tiny
+    /// model ran for 22 s); from 1 kHz up, a file holds at least 1/16 of the samples the model
+    /// sees, so the work stays proportional to the file.
+    public static let minimumFileSampleRate = 1_000
 
     /// Throws unless `sampleCount` 16 kHz samples make at least one BEATs patch (16 frames).
     public static func checkPatchLength(sampleCount: Int) throws(AudioError) {
@@ -66,16 +71,23 @@ public enum AudioLoader {
     public static func loadTyped(path: String, targetSampleRate: Int = BEATsAudio.sampleRate,
                                  maximumSamples: Int = BEATsAudio.maximumSamples) throws(AudioError) -> AudioClip {
         let clip = try WAVReader.read(path: path)
-        return try resampled(clip, to: targetSampleRate, maximumSamples: maximumSamples)
+        return try resampled(clip, to: targetSampleRate, maximumSamples: maximumSamples,
+                             minimumSourceRate: BEATsAudio.minimumFileSampleRate)
     }
 
     /// `clip` at `targetSampleRate` (returned as is when the rates already agree). Throws
     /// ``AudioError/tooLong(samples:maximum:sampleRate:)`` before any work when the result would
-    /// hold more than `maximumSamples` samples (by default only the resampler's own bound applies).
-    public static func resampled(_ clip: AudioClip, to targetSampleRate: Int,
-                                 maximumSamples: Int = Int.max) throws(AudioError) -> AudioClip {
+    /// hold more than `maximumSamples` samples (by default only the resampler's own bound applies),
+    /// then ``AudioError/unsupportedSampleRate(from:to:reason:)`` when the clip's rate is below
+    /// `minimumSourceRate` (by default any positive rate is taken).
+    public static func resampled(_ clip: AudioClip, to targetSampleRate: Int, maximumSamples: Int = Int.max,
+                                 minimumSourceRate: Int = 1) throws(AudioError) -> AudioClip {
         let count = resampledCount(clip.samples.count, from: clip.sampleRate, to: targetSampleRate)
         guard count <= maximumSamples else { throw .tooLong(samples: count, maximum: maximumSamples, sampleRate: targetSampleRate) }
+        guard clip.sampleRate <= 0 || clip.sampleRate >= minimumSourceRate else {
+            throw .unsupportedSampleRate(from: clip.sampleRate, to: targetSampleRate,
+                                         reason: "files below \(minimumSourceRate) Hz are refused (upsampling would make minutes of audio out of a few bytes)")
+        }
         if clip.sampleRate == targetSampleRate { return clip }
         let resampler = try Resampler(from: clip.sampleRate, to: targetSampleRate)
         return AudioClip(sampleRate: targetSampleRate, samples: try resampler.resample(clip.samples))
