@@ -1,3 +1,15 @@
+/// One AudioSet class: index in the classifier output, machine id and display name.
+public struct AudioSetLabel: Sendable, Equatable, Codable {
+    public var index: Int
+    public var mid: String
+    public var name: String
+    public init(index: Int, mid: String, name: String) {
+        self.index = index
+        self.mid = mid
+        self.name = name
+    }
+}
+
 /// The 527 AudioSet classes (`class_labels_indices.csv`), embedded so that the toolkit needs no
 /// resource files at run time. A test checks this table against `Fixtures/class_labels_indices.csv`.
 public enum AudioSetOntology {

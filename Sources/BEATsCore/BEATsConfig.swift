@@ -1,13 +1,3 @@
-/// Which BEATs model a checkpoint holds.
-public enum ModelKind: String, Sendable, Codable, CaseIterable {
-    /// Pre-trained encoder: `extract_features` gives features [1, T, D].
-    case pretrained
-    /// AudioSet fine-tuned classifier: probabilities [1, C].
-    case finetuned
-    /// Acoustic tokenizer: discrete codebook indices [T].
-    case tokenizer
-}
-
 /// A scalar from a checkpoint's `cfg` dict.
 public enum ConfigScalar: Sendable, Equatable, Codable {
     case int(Int)
@@ -185,61 +175,4 @@ public struct BEATsConfig: Sendable, Equatable, Codable {
             ("quant_n", .int(quantN)), ("quant_dim", .int(quantDim)),
         ]
     }
-}
-
-/// One AudioSet class: index in the classifier output, machine id and display name.
-public struct AudioSetLabel: Sendable, Equatable, Codable {
-    public var index: Int
-    public var mid: String
-    public var name: String
-    public init(index: Int, mid: String, name: String) {
-        self.index = index
-        self.mid = mid
-        self.name = name
-    }
-}
-
-/// A source of BEATs weights, whatever file they came from (PyTorch checkpoint or native file).
-/// The runtime and the converter only see this.
-public protocol WeightStore: AnyObject, Sendable {
-    /// Name of the container format: "pytorch-zip", "pytorch-legacy" or the native format's name.
-    var formatName: String { get }
-    var kind: ModelKind { get }
-    var config: BEATsConfig { get }
-    /// Classifier labels (index → MID → display name); empty for models without a classifier.
-    var labels: [AudioSetLabel] { get }
-    /// Tensor names in file order (state-dict keys for checkpoints).
-    var tensorNames: [String] { get }
-    /// A tensor by name, nil when absent. Reading its values touches its bytes; this call does not.
-    func tensor(named name: String) throws -> TensorView?
-    /// The int8 form of `name` when the file stores it quantized (native int8 files), else nil.
-    /// For such a tensor `tensor(named:)` gives the dequantized float32 values.
-    func quantizedMatrix(named name: String) throws -> QuantizedMatrix?
-}
-
-/// An int8 weight matrix quantized symmetrically per output row: `weight[r][c] ≈ values[r*columns + c] * scales[r]`.
-/// Rows are output features (a Linear's `weight` is [rows = out, columns = in]), stored row-major
-/// in place in a mapped native file.
-public struct QuantizedMatrix: @unchecked Sendable {
-    public let name: String
-    public let rows: Int
-    public let columns: Int
-    public let values: UnsafeBufferPointer<Int8>
-    public let scales: UnsafeBufferPointer<Float>
-    /// Keeps `values` and `scales` alive (the mapped file).
-    public let owner: AnyObject
-
-    public init(name: String, rows: Int, columns: Int, values: UnsafeBufferPointer<Int8>, scales: UnsafeBufferPointer<Float>, owner: AnyObject) {
-        self.name = name
-        self.rows = rows
-        self.columns = columns
-        self.values = values
-        self.scales = scales
-        self.owner = owner
-    }
-}
-
-extension WeightStore {
-    /// The int8 form of a weight the file stores quantized; nil for float weights (default).
-    public func quantizedMatrix(named name: String) throws -> QuantizedMatrix? { nil }
 }
