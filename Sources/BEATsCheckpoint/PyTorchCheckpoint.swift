@@ -337,12 +337,19 @@ public final class PyTorchCheckpoint: WeightStore {
                               storageOffset: record.storageOffset, storage: bytes, byteOrder: byteOrder)
     }
 
-    /// Reads every record and checks its CRC-32 against the zip central directory (deflated
-    /// records are checked whenever they are inflated anyway). Legacy files carry no checksums.
+    /// Zip checkpoints: reads every record under the checkpoint's folder and checks its CRC-32
+    /// against the central directory (stored tensor records are otherwise never checked, because
+    /// handing them out as views must not read them). Legacy streams carry no checksum: every
+    /// tensor's view is built, which checks its offset, shape and strides against its storage's
+    /// bounds — all a legacy file lets one verify — and reads no tensor bytes.
     public func verifyChecksums() throws {
-        guard case .zip(let archive, let prefix) = source else { return }
-        for entry in archive.entries where entry.name.hasPrefix(prefix) {
-            try archive.verifyChecksum(of: entry)
+        switch source {
+        case .zip(let archive, let prefix):
+            for entry in archive.entries where entry.name.hasPrefix(prefix) {
+                try archive.verifyChecksum(of: entry)
+            }
+        case .legacy:
+            for name in tensorNames { _ = try tensor(named: name) }
         }
     }
 }

@@ -14,6 +14,15 @@ public protocol WeightStore: AnyObject, Sendable {
     /// The int8 form of `name` when the file stores it quantized (native int8 files), else nil.
     /// For such a tensor `tensor(named:)` gives the dequantized float32 values.
     func quantizedMatrix(named name: String) throws -> QuantizedMatrix?
+    /// Reads every byte the file protects and compares it with the file's own checksums, so that
+    /// `beats check` and library callers can vouch for a whole file without knowing its format
+    /// (opening checks only metadata, to stay cheap). What is checked is the format's own:
+    /// a native file compares every region's XXH64 with its table; a PyTorch zip checkpoint
+    /// compares every record's CRC-32 with the central directory (stored records too, which
+    /// reading tensors never checks); a legacy PyTorch stream carries no checksum, so it can only
+    /// build every tensor's view, which checks each against its storage's bounds. Throws the
+    /// first failure, with the format's own error naming the tensor or record and its offset.
+    func verifyChecksums() throws
 }
 
 /// An int8 weight matrix quantized symmetrically per output row: `weight[r][c] ≈ values[r*columns + c] * scales[r]`.

@@ -108,7 +108,9 @@ public final class NativeModelFile: WeightStore {
         return failures
     }
 
-    /// Throws the first checksum failure, if any.
+    /// ``WeightStore/verifyChecksums()`` for a native file: every region's XXH64 against the
+    /// table, throwing the first failure in file order (``checksumFailures(progress:)`` lists
+    /// them all, for a report that names every damaged tensor).
     public func verifyChecksums() throws {
         if let failure = checksumFailures().first { throw failure }
     }

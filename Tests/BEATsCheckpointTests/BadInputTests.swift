@@ -227,7 +227,7 @@ struct BadInputTests {
         }
     }
 
-    @Test("a CRC mismatch in a tensor record is found by verifyChecksums, not by opening")
+    @Test("a CRC mismatch in a tensor record is found by verifyChecksums (through WeightStore), not by opening")
     func corruptedRecord() throws {
         var bytes = try Fixtures.bytes("models/tiny.pt")
         let archive = try ZipArchive(path: try Fixtures.path("models/tiny.pt"))
@@ -235,7 +235,7 @@ struct BadInputTests {
         let range = try archive.dataRange(of: entry)
         bytes[range.lowerBound + 3] ^= 0x01
         try withFile(bytes) { path in
-            let checkpoint = try PyTorchCheckpoint.open(path: path)
+            let checkpoint: any WeightStore = try PyTorchCheckpoint.open(path: path)
             #expect(checkpoint.tensorNames.count == 50)
             do {
                 try checkpoint.verifyChecksums()

@@ -28,6 +28,9 @@ final class MemoryWeightStore: WeightStore, @unchecked Sendable {
 
     func tensor(named name: String) throws -> TensorView? { tensors[name] }
 
+    /// Tensors built in memory carry no checksums.
+    func verifyChecksums() throws {}
+
     static func float32(_ values: [Float]) -> [UInt8] { values.withUnsafeBytes { Array($0) } }
 }
 
