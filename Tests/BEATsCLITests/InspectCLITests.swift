@@ -4,63 +4,6 @@ import Testing
 
 @Suite("beats inspect (command line)")
 struct InspectCLITests {
-    struct Run {
-        var status: Int32
-        var standardOutput: String
-        var standardError: String
-    }
-
-    /// The `beats` binary built with these tests: next to the test bundle in the products
-    /// directory (whatever the scratch path), else the newest `.build*/{debug,release}/beats`
-    /// under the package root.
-    static func beatsBinary() throws -> URL {
-        let manager = FileManager.default
-        var candidates: [URL] = []
-        if let executable = Bundle.main.executableURL {
-            candidates.append(executable.deletingLastPathComponent().appendingPathComponent("beats"))
-        }
-        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("beats"))
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("beats"))
-        for candidate in candidates where manager.isExecutableFile(atPath: candidate.path) {
-            return candidate
-        }
-        let root = Fixtures.root.deletingLastPathComponent()
-        let scratch = (try? manager.contentsOfDirectory(atPath: root.path))?.filter { $0.hasPrefix(".build") } ?? []
-        let built = scratch.flatMap { folder in
-            ["debug", "release"].map { root.appendingPathComponent(folder).appendingPathComponent($0).appendingPathComponent("beats") }
-        }.filter { manager.isExecutableFile(atPath: $0.path) }
-        func modified(_ url: URL) -> Date {
-            (try? manager.attributesOfItem(atPath: url.path)[.modificationDate] as? Date) ?? .distantPast
-        }
-        guard let newest = built.max(by: { modified($0) < modified($1) }) else {
-            throw BinaryMissing(lookedIn: candidates.map(\.path) + [root.path + "/.build*/{debug,release}"])
-        }
-        return newest
-    }
-
-    struct BinaryMissing: Error, CustomStringConvertible {
-        let lookedIn: [String]
-        var description: String { "the beats executable is not built (looked in \(lookedIn.joined(separator: ", ")))" }
-    }
-
-    static func beats(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = try beatsBinary()
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        // Read both pipes to the end before waiting, so a full pipe cannot block the child.
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus,
-                   standardOutput: String(decoding: outputData, as: UTF8.self),
-                   standardError: String(decoding: errorData, as: UTF8.self))
-    }
-
     /// `list(torch.load('tiny.pt')['model'].keys())`.
     static let tinyKeys = [
         "post_extract_proj.weight", "post_extract_proj.bias", "patch_embedding.weight", "encoder.pos_conv.0.bias",
@@ -78,10 +21,10 @@ struct InspectCLITests {
 
     @Test("--json on tiny.pt: the SPEC's keys, the state-dict keys in order, dtypes and shapes")
     func json() throws {
-        let run = try InspectCLITests.beats(["inspect", try Fixtures.path("models/tiny.pt"), "--json"])
+        let run = try CLI.beats(["inspect", try Fixtures.path("models/tiny.pt"), "--json"])
         #expect(run.status == 0)
         #expect(run.standardError.isEmpty)
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(run.standardOutput.utf8)) as? [String: Any])
+        let object = try jsonObject(run)
         #expect(Set(object.keys) == ["format", "kind", "config", "labels", "tensors"])
         #expect(object["format"] as? String == "pytorch-zip")
         #expect(object["kind"] as? String == "pretrained")
@@ -100,7 +43,7 @@ struct InspectCLITests {
 
     @Test("human output on tiny_ft.pt: format, kind, config, labels, rows and totals")
     func table() throws {
-        let run = try InspectCLITests.beats(["inspect", try Fixtures.path("models/tiny_ft.pt")])
+        let run = try CLI.beats(["inspect", try Fixtures.path("models/tiny_ft.pt")])
         #expect(run.status == 0)
         let lines = run.standardOutput.split(separator: "\n").map(String.init)
         #expect(lines.contains("format:  pytorch-zip"))
@@ -113,12 +56,8 @@ struct InspectCLITests {
 
     @Test("evil.pt: exit status 1 and one 'error:' line naming the global")
     func evil() throws {
-        let run = try InspectCLITests.beats(["inspect", try Fixtures.path("parser/evil.pt")])
-        #expect(run.status == 1)
-        #expect(run.standardOutput.isEmpty)
-        let lines = run.standardError.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.isEmpty }
-        #expect(lines.count == 1)
-        #expect(lines.first?.hasPrefix("error: pickle: forbidden global 'posix.system' at offset ") == true)
+        let run = try CLI.beats(["inspect", try Fixtures.path("parser/evil.pt")])
+        expectOneErrorLine(run, mentioning: ["error: pickle: forbidden global 'posix.system' at offset "])
         #expect(!FileManager.default.fileExists(atPath: "/tmp/beats-pwned"))
     }
 
@@ -129,18 +68,13 @@ struct InspectCLITests {
         ("parser/truncated.pt", "end-of-central-directory"),
     ])
     func hostile(fixture: String, fragment: String) throws {
-        let run = try InspectCLITests.beats(["inspect", try Fixtures.path(fixture)])
-        #expect(run.status == 1)
-        let lines = run.standardError.split(separator: "\n")
-        #expect(lines.count == 1)
-        #expect(lines.first?.hasPrefix("error: ") == true)
-        #expect(lines.first?.contains(fragment) == true, "\(run.standardError)")
+        let run = try CLI.beats(["inspect", try Fixtures.path(fixture)])
+        expectOneErrorLine(run, mentioning: [fragment])
     }
 
     @Test("a file that is no model: one error line with its first bytes")
     func notAModel() throws {
-        let run = try InspectCLITests.beats(["inspect", try Fixtures.path("class_labels_indices.csv")])
-        #expect(run.status == 1)
-        #expect(run.standardError.hasPrefix("error: ") && run.standardError.contains("first bytes: 69 6e 64 65"))
+        let run = try CLI.beats(["inspect", try Fixtures.path("class_labels_indices.csv")])
+        expectOneErrorLine(run, mentioning: ["first bytes: 69 6e 64 65"])
     }
 }
