@@ -80,8 +80,8 @@ public final class PyTorchCheckpoint: WeightStore {
         // legacy storage headers). With the kernel's default read-around each cold fault would
         // pull in megabytes of tensor data; random-access advice keeps a cold `inspect` to the
         // pages it needs. Normal read-ahead is restored for the tensor reads that follow.
-        adviseAccess(file, MADV_RANDOM)
-        defer { adviseAccess(file, MADV_NORMAL) }
+        file.advise(.random)
+        defer { file.advise(.normal) }
         let head = UnsafeRawBufferPointer(rebasing: file.bytes.prefix(4))
         guard recognizes(head) else { throw CheckpointError.notACheckpoint(path: file.path, firstBytes: Array(head)) }
         if head[0] == 0x80 {
@@ -112,12 +112,6 @@ public final class PyTorchCheckpoint: WeightStore {
         }
         return try PyTorchCheckpoint(path: file.path, formatName: zipFormatName, object: object, byteOrder: byteOrder,
                                      archivePrefix: prefix, source: .zip(archive, prefix: prefix))
-    }
-
-    /// `madvise` over the whole map (only for a real, page-aligned map; a no-op on heap copies).
-    private static func adviseAccess(_ file: MappedFile, _ advice: Int32) {
-        guard let base = file.bytes.baseAddress, Int(bitPattern: base) % Int(getpagesize()) == 0 else { return }
-        _ = madvise(UnsafeMutableRawPointer(mutating: base), file.count, advice)
     }
 
     /// The one `data.pkl` at the top level or under a single folder (`<prefix>/data.pkl`).

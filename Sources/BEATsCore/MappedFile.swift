@@ -101,10 +101,55 @@ public final class MappedFile: @unchecked Sendable {
         return offset
     }
 
-    /// Tells the kernel the whole file will be read front to back (`madvise(MADV_SEQUENTIAL)`).
-    public func adviseSequential() {
-        if let mappedBase { _ = madvise(mappedBase, bytes.count, MADV_SEQUENTIAL) }
+    /// How a reader is about to use the map, so that the kernel reads ahead as much as helps and
+    /// no more: a cold fault under the default read-around pulls in megabytes around the page.
+    public enum AccessPattern: Sendable {
+        /// The kernel's default read-around (`MADV_NORMAL`), for tensor reads after scattered ones.
+        case normal
+        /// One pass front to back (`MADV_SEQUENTIAL`): aggressive read-ahead, pages dropped early.
+        case sequential
+        /// Scattered reads of metadata (`MADV_RANDOM`): only the page touched is read.
+        case random
     }
+
+    /// Gives the kernel `pattern` for the whole map (`madvise`). Advice only: a no-op for an
+    /// in-memory file, and a failure changes nothing a reader sees.
+    public func advise(_ pattern: AccessPattern) {
+        guard let mappedBase else { return }
+        let advice: Int32
+        switch pattern {
+        case .normal: advice = MADV_NORMAL
+        case .sequential: advice = MADV_SEQUENTIAL
+        case .random: advice = MADV_RANDOM
+        }
+        _ = madvise(mappedBase, bytes.count, advice)
+    }
+
+    /// Hands the whole pages inside `region` back to the kernel (`madvise(MADV_DONTNEED)`) once
+    /// their bytes are no longer needed in memory — a converted or packed tensor — so resident
+    /// memory stays small however large the file. Safe because the map is read-only and private:
+    /// a page touched again is read back from the file (usually from the page cache). The
+    /// partial pages at either end of `region` are kept, since neighbours may still be in use.
+    /// A no-op for an in-memory file (there `MADV_DONTNEED` would zero the bytes) and for a
+    /// region that is not inside this map.
+    public func releasePages(in region: UnsafeRawBufferPointer) {
+        guard mappedBase != nil, let start = region.baseAddress, fileOffset(of: region) != nil else { return }
+        let page = MappedFile.pageSize
+        let first = (Int(bitPattern: start) + page - 1) / page * page
+        let end = (Int(bitPattern: start) + region.count) / page * page
+        guard end > first, let pointer = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(pointer, end - first, MADV_DONTNEED)
+    }
+
+    /// ``releasePages(in:)`` for bytes known only with their keeper (a ``ByteStorage/owner`` or a
+    /// ``QuantizedMatrix/owner``), so callers need not know where the bytes live: a no-op unless
+    /// `owner` is a ``MappedFile`` that holds `region`.
+    public static func releasePages(in region: UnsafeRawBufferPointer, ownedBy owner: AnyObject) {
+        (owner as? MappedFile)?.releasePages(in: region)
+    }
+
+    /// The system's page size, the unit `madvise` works in.
+    public static let pageSize = Int(getpagesize())
 
     deinit {
         if let mappedBase { munmap(mappedBase, bytes.count) }

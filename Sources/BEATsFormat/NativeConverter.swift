@@ -1,10 +1,5 @@
 import BEATsCore
 import Dispatch
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// What `beats convert` writes.
 public struct ConversionOptions: Sendable {
@@ -176,7 +171,7 @@ public enum NativeConverter {
                 try writer.finishRegion()
                 try writer.append(UnsafeRawBufferPointer(matrix.scales))
                 try writer.finishRegion()
-                releasePages(UnsafeRawBufferPointer(matrix.values), owner: matrix.owner)
+                MappedFile.releasePages(in: UnsafeRawBufferPointer(matrix.values), ownedBy: matrix.owner)
             case .foldWeightNorm(let g, let v):
                 try foldWeightNorm(g: g, v: v, to: options.floatType, writer: writer)
             }
@@ -293,8 +288,8 @@ public enum NativeConverter {
                     decode(bytes, dtype: view.dtype, from: start, count: length, into: output)
                 }
                 try chunk.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[0..<length])) }
-                releasePages(UnsafeRawBufferPointer(rebasing: bytes[(start * view.dtype.byteWidth)..<((start + length) * view.dtype.byteWidth)]),
-                             owner: view.storage.owner)
+                MappedFile.releasePages(in: UnsafeRawBufferPointer(rebasing: bytes[(start * view.dtype.byteWidth)..<((start + length) * view.dtype.byteWidth)]),
+                                        ownedBy: view.storage.owner)
                 start += length
             }
         } else {
@@ -377,8 +372,8 @@ public enum NativeConverter {
             }
             try batch.withUnsafeBytes { try writer.append(UnsafeRawBufferPointer(rebasing: $0[0..<(batchRows * columns)])) }
             if let direct {
-                releasePages(UnsafeRawBufferPointer(rebasing: direct[(row * columns * 4)..<((row + batchRows) * columns * 4)]),
-                             owner: view.storage.owner)
+                MappedFile.releasePages(in: UnsafeRawBufferPointer(rebasing: direct[(row * columns * 4)..<((row + batchRows) * columns * 4)]),
+                                        ownedBy: view.storage.owner)
             }
             row += batchRows
         }
@@ -396,7 +391,7 @@ public enum NativeConverter {
         let kernel = v.shape[2]
         let gains = try g.doubles()
         let values = try v.floats()
-        releasePages(v.contiguousBytes ?? UnsafeRawBufferPointer(start: nil, count: 0), owner: v.storage.owner)
+        MappedFile.releasePages(in: v.contiguousBytes ?? UnsafeRawBufferPointer(start: nil, count: 0), ownedBy: v.storage.owner)
         let rows = kernel == 0 ? 0 : values.count / kernel
         var squaredNorms = [Double](repeating: 0, count: kernel)
         values.withUnsafeBufferPointer { values in
@@ -447,18 +442,6 @@ public enum NativeConverter {
             row += count
         }
         try writer.finishRegion()
-    }
-
-    /// Drops the process's references to the pages a mapped source tensor occupied once they are
-    /// written, so resident memory stays small while a whole checkpoint streams through. Only for
-    /// memory-mapped read-only files: the data stays in the page cache and faults back in if used.
-    private static func releasePages(_ bytes: UnsafeRawBufferPointer, owner: AnyObject) {
-        guard owner is MappedFile, let base = bytes.baseAddress, bytes.count > 0 else { return }
-        let pageSize = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let start = (Int(bitPattern: base) + pageSize - 1) / pageSize * pageSize
-        let end = (Int(bitPattern: base) + bytes.count) / pageSize * pageSize
-        guard end > start, let pointer = UnsafeMutableRawPointer(bitPattern: start) else { return }
-        _ = madvise(pointer, end - start, MADV_DONTNEED)
     }
 }
 
