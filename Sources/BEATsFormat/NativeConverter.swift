@@ -73,7 +73,7 @@ public struct ConversionProgress: Sendable {
 public enum ConversionError: Error, CustomStringConvertible, Equatable, Sendable {
     case refusesDequantization(tensor: String)
     case missingWeightNormPart(present: String, missing: String)
-    case weightNormShapes(g: [Int], v: [Int])
+    case weightNormShapes(parts: PositionalConvWeightNorm.Parts, g: [Int], v: [Int])
     case nonFinite(tensor: String, row: Int, column: Int)
     case notFloatingPoint(tensor: String, dtype: DType)
     case tensorVanished(String)
@@ -85,8 +85,8 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable, Sendable
             return "the input is int8-quantized ('\(tensor)' is qint8); converting it back to float would not restore the original weights: convert the original checkpoint instead, or add --quantize int8"
         case .missingWeightNormPart(let present, let missing):
             return "tensor '\(present)' is present but '\(missing)' is missing: cannot fold the positional convolution's weight norm"
-        case .weightNormShapes(let g, let v):
-            return "encoder.pos_conv.0.weight_g has shape \(g), which does not fit weight_v's \(v) (expected [1, 1, \(v.last ?? 0)])"
+        case .weightNormShapes(let parts, let g, let v):
+            return "tensor '\(parts.gain)' has shape \(g), which does not fit '\(parts.direction)' of shape \(v) (expected [1, 1, \(v.last ?? 0)])"
         case .nonFinite(let tensor, let row, let column):
             return "tensor '\(tensor)' has a non-finite value at row \(row), column \(column): cannot quantize it"
         case .notFloatingPoint(let tensor, let dtype):
@@ -102,11 +102,6 @@ public enum ConversionError: Error, CustomStringConvertible, Equatable, Sendable
 /// Converts any ``WeightStore`` (a PyTorch checkpoint, or a native file to re-quantize) into a
 /// native file, one tensor at a time, so memory stays small whatever the model's size.
 public enum NativeConverter {
-    static let weightG = "encoder.pos_conv.0.weight_g"
-    static let weightV = "encoder.pos_conv.0.weight_v"
-    /// The folded positional-convolution weight (spec §8).
-    public static let foldedPositionalWeight = "encoder.pos_conv.0.weight"
-
     /// Elements converted per chunk: bounds the scratch memory (4 MiB of float32).
     static let chunkElements = 1 << 20
 
@@ -203,20 +198,27 @@ public enum NativeConverter {
     private static func plan(_ source: any WeightStore, options: ConversionOptions) throws -> [Step] {
         let names = source.tensorNames
         let present = Set(names)
-        if present.contains(weightV) && !present.contains(weightG) {
-            throw ConversionError.missingWeightNormPart(present: weightV, missing: weightG)
+        // The positional convolution's weight norm (either spelling) is folded into one tensor,
+        // stored where its gain stood.
+        let weightNorm = PositionalConvWeightNorm.parts(in: present.contains)
+        if let parts = weightNorm {
+            for (have, need) in [(parts.gain, parts.direction), (parts.direction, parts.gain)]
+            where present.contains(have) && !present.contains(need) {
+                throw ConversionError.missingWeightNormPart(present: have, missing: need)
+            }
         }
         var steps: [Step] = []
-        for name in names where name != weightV {
-            if name == weightG {
-                guard present.contains(weightV) else { throw ConversionError.missingWeightNormPart(present: weightG, missing: weightV) }
-                guard let g = try source.tensor(named: weightG) else { throw ConversionError.tensorVanished(weightG) }
-                guard let v = try source.tensor(named: weightV) else { throw ConversionError.tensorVanished(weightV) }
-                guard v.shape.count == 3, g.shape == [1, 1, v.shape[2]] else { throw ConversionError.weightNormShapes(g: g.shape, v: v.shape) }
+        for name in names where name != weightNorm?.direction {
+            if let parts = weightNorm, name == parts.gain {
+                guard let g = try source.tensor(named: parts.gain) else { throw ConversionError.tensorVanished(parts.gain) }
+                guard let v = try source.tensor(named: parts.direction) else { throw ConversionError.tensorVanished(parts.direction) }
+                guard v.shape.count == 3, g.shape == [1, 1, v.shape[2]] else {
+                    throw ConversionError.weightNormShapes(parts: parts, g: g.shape, v: v.shape)
+                }
                 for tensor in [g, v] where !tensor.dtype.isFloatingPoint {
                     throw ConversionError.notFloatingPoint(tensor: tensor.name, dtype: tensor.dtype)
                 }
-                steps.append(Step(entry: plannedEntry(foldedPositionalWeight, options.floatType.dtype, v.shape), sourceDType: v.dtype,
+                steps.append(Step(entry: plannedEntry(PositionalConvWeightNorm.weightName, options.floatType.dtype, v.shape), sourceDType: v.dtype,
                                   bytesIn: g.byteCount + v.byteCount, operation: .foldWeightNorm(g: g, v: v)))
                 continue
             }
@@ -383,63 +385,30 @@ public enum NativeConverter {
         return quantizer.error
     }
 
-    /// `weight[o, i, k] = g[k] · v[o, i, k] / ‖v[:, :, k]‖`, in float64, as
-    /// `torch.nn.utils.weight_norm(dim=2)` computes it. Holds v as float32 (19 MB for the full
-    /// model) and writes the result a chunk of whole kernel rows at a time.
+    /// The folded weight (``PositionalConvWeightNorm``, the runtime's fold to the bit), written a
+    /// chunk of whole kernel rows at a time. Holds v as float32 (19 MB for the full model); each
+    /// float64 product is rounded once to the output type.
     private static func foldWeightNorm(g: TensorView, v: TensorView, to floatType: ConversionOptions.FloatType,
                                        writer: NativeModelWriter) throws {
         let kernel = v.shape[2]
         let gains = try g.doubles()
         let values = try v.floats()
         MappedFile.releasePages(in: v.contiguousBytes ?? UnsafeRawBufferPointer(start: nil, count: 0), ownedBy: v.storage.owner)
+        let factors = values.withUnsafeBufferPointer { PositionalConvWeightNorm.tapFactors(gains: gains, direction: $0) }
         let rows = kernel == 0 ? 0 : values.count / kernel
-        var squaredNorms = [Double](repeating: 0, count: kernel)
-        values.withUnsafeBufferPointer { values in
-            squaredNorms.withUnsafeMutableBufferPointer { norms in
-                for row in 0..<rows {
-                    let base = row * kernel
-                    for k in 0..<kernel { norms[k] += Double(values[base + k]) * Double(values[base + k]) }
-                }
-            }
-        }
-        let factors = (0..<kernel).map { gains[$0] / squaredNorms[$0].squareRoot() }
         let rowsPerChunk = max(1, chunkElements / max(kernel, 1))
-        let chunkRows = min(rowsPerChunk, rows)
-        // float32 output is rounded straight into the bytes to write; float16 goes through
-        // appendEncoded's single rounding from float64.
-        var encoded32 = [UInt32](repeating: 0, count: floatType == .float32 ? chunkRows * kernel : 0)
-        var chunk64 = [Double](repeating: 0, count: floatType == .float16 ? chunkRows * kernel : 0)
+        var chunk = [Double](repeating: 0, count: min(rowsPerChunk, rows) * kernel)
         var row = 0
         while row < rows {
-            let count = min(rowsPerChunk, rows - row)
-            let elements = count * kernel
+            let elements = min(rowsPerChunk, rows - row) * kernel
             values.withUnsafeBufferPointer { values in
-                factors.withUnsafeBufferPointer { factors in
-                    let source = UnsafeBufferPointer(rebasing: values[(row * kernel)..<((row + count) * kernel)])
-                    if floatType == .float32 {
-                        encoded32.withUnsafeMutableBufferPointer { output in
-                            for offset in 0..<count {
-                                for k in 0..<kernel {
-                                    let index = offset * kernel + k
-                                    output[index] = Float(Double(source[index]) * factors[k]).bitPattern.littleEndian
-                                }
-                            }
-                        }
-                    } else {
-                        chunk64.withUnsafeMutableBufferPointer { output in
-                            for offset in 0..<count {
-                                for k in 0..<kernel { output[offset * kernel + k] = Double(source[offset * kernel + k]) * factors[k] }
-                            }
-                        }
-                    }
+                chunk.withUnsafeMutableBufferPointer { output in
+                    PositionalConvWeightNorm.fold(rows: UnsafeBufferPointer(rebasing: values[(row * kernel)..<(row * kernel + elements)]),
+                                                  factors: factors, into: output)
                 }
             }
-            if floatType == .float32 {
-                try encoded32.withUnsafeBytes { try writer.append(UnsafeRawBufferPointer(rebasing: $0[0..<(elements * 4)])) }
-            } else {
-                try chunk64.withUnsafeBufferPointer { try appendEncoded(UnsafeBufferPointer(rebasing: $0[0..<elements]), as: floatType, to: writer) }
-            }
-            row += count
+            try chunk.withUnsafeBufferPointer { try appendEncoded(UnsafeBufferPointer(rebasing: $0[0..<elements]), as: floatType, to: writer) }
+            row += elements / kernel
         }
         try writer.finishRegion()
     }

@@ -87,6 +87,41 @@ struct RoundTripTests {
         #expect(bits == expectedBits)
     }
 
+    @Test("parametrizations.weight.original0/1 (torch ≥ 2.1) fold to the very bytes weight_g/weight_v give",
+          arguments: [ConversionOptions.FloatType.float32, .float16])
+    func parametrizedWeightNorm(floatType: ConversionOptions.FloatType) throws {
+        let checkpoint = try PyTorchCheckpoint.open(path: try Fixtures.path("models/tiny.pt"))
+        let renamed = ["encoder.pos_conv.0.weight_g": "encoder.pos_conv.0.parametrizations.weight.original0",
+                       "encoder.pos_conv.0.weight_v": "encoder.pos_conv.0.parametrizations.weight.original1"]
+        func store(renaming: [String: String]) throws -> MemoryWeightStore {
+            try MemoryWeightStore(kind: checkpoint.kind, config: checkpoint.config, labels: checkpoint.labels,
+                                  tensors: checkpoint.tensorNames.map { name in
+                let view = try #require(try checkpoint.tensor(named: name))
+                return (renaming[name] ?? name, view.dtype, view.shape, view.packedLittleEndianBytes())
+            })
+        }
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var files: [[UInt8]] = []
+        for (index, renaming) in [[:], renamed].enumerated() {
+            let path = directory.appendingPathComponent("\(index).beatsw").path
+            _ = try NativeConverter.convert(try store(renaming: renaming), to: path, options: ConversionOptions(floatType: floatType))
+            let native = try NativeModelFile.open(path: path)
+            #expect(native.tensorNames.contains("encoder.pos_conv.0.weight"))
+            #expect(!native.tensorNames.contains { $0.contains("weight_") || $0.contains("parametrizations") })
+            files.append(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        }
+        #expect(files[0] == files[1])
+
+        let incomplete = try MemoryWeightStore(kind: checkpoint.kind, config: checkpoint.config, tensors: [
+            ("encoder.pos_conv.0.parametrizations.weight.original1", .float32, [1], MemoryWeightStore.float32([1])),
+        ])
+        #expect(throws: ConversionError.missingWeightNormPart(present: "encoder.pos_conv.0.parametrizations.weight.original1",
+                                                              missing: "encoder.pos_conv.0.parametrizations.weight.original0")) {
+            try NativeConverter.convert(incomplete, to: directory.appendingPathComponent("x.beatsw").path, options: ConversionOptions())
+        }
+    }
+
     @Test("header records converter, source name and the source's SHA-256")
     func provenance() throws {
         let converted = try ConvertedFixture.make("models/tiny.pt", hashSource: true)

@@ -98,7 +98,7 @@ final class InMemoryWeightStore: WeightStore, @unchecked Sendable {
         add("encoder.pos_conv.0.bias", [D], scale: 0.05)
         let g = uniform(K, 0.3, offset: 1), v = uniform(D * c * K, 1)
         if foldedPositionalConv {
-            store.set("encoder.pos_conv.0.weight", Entry(shape: [D, c, K], values: WeightNorm.fold(g: g, v: v, shape: [D, c, K])))
+            store.set("encoder.pos_conv.0.weight", Entry(shape: [D, c, K], values: PositionalConvWeightNorm.fold(gains: g.map(Double.init), direction: v, shape: [D, c, K])))
         } else {
             store.set("encoder.pos_conv.0.weight_g", Entry(shape: [1, 1, K], values: g))
             store.set("encoder.pos_conv.0.weight_v", Entry(shape: [D, c, K], values: v))

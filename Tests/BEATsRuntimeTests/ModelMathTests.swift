@@ -83,36 +83,6 @@ struct ModelMathTests {
         }
     }
 
-    // MARK: Weight norm
-
-    @Test("weight-norm fold by hand: each kernel tap's column rescaled to norm |g|")
-    func weightNormByHand() {
-        // v[0, :, 0] = (3, 4), norm 5; v[0, :, 1] = (1, 2), norm √5.
-        let folded = WeightNorm.fold(g: [2, 5], v: [3, 1, 4, 2], shape: [1, 2, 2])
-        let expected: [Double] = [1.2, 5.0.squareRoot(), 1.6, 2 * 5.0.squareRoot()]
-        for (value, reference) in zip(folded, expected) {
-            #expect(abs(Double(value) - reference) <= 1e-7 * max(1, abs(reference)))
-        }
-    }
-
-    @Test("weight-norm fold of random tensors equals g·v/‖v‖ in float64 to 1e-6")
-    func weightNormRandom() {
-        var generator = SplitMix64(seed: 7)
-        let shape = [12, 5, 7]
-        let v = (0..<(12 * 5 * 7)).map { _ in generator.nextFloat() * 2 - 1 }
-        let g = (0..<7).map { _ in generator.nextFloat() * 3 - 1.5 }
-        let folded = WeightNorm.fold(g: g, v: v, shape: shape)
-        for k in 0..<7 {
-            var norm = 0.0
-            for index in stride(from: k, to: v.count, by: 7) { norm += Double(v[index]) * Double(v[index]) }
-            norm = norm.squareRoot()
-            for index in stride(from: k, to: v.count, by: 7) {
-                let reference = Double(g[k]) * Double(v[index]) / norm
-                #expect(abs(Double(folded[index]) - reference) <= 1e-6 * max(1, abs(reference)))
-            }
-        }
-    }
-
     // MARK: Row kernels (each variant)
 
     static let variants = [BEATS_FLOAT_PORTABLE, BEATS_FLOAT_AVX2]

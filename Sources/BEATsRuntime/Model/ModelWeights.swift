@@ -219,21 +219,17 @@ struct ModelWeights {
     }
 
     /// The positional convolution's weight: the folded `weight` when the file has one (converted
-    /// files), else `weight_g`/`weight_v` of torch's weight norm (official checkpoints, or their
-    /// `parametrizations.weight.original0/1` spelling) folded here.
+    /// files), else torch's weight-norm parts (official checkpoints, either spelling) folded here
+    /// by ``PositionalConvWeightNorm``, as the converter folds them.
     private static func positionalConvWeight(_ loader: WeightLoader, _ dims: ModelDimensions) throws -> FloatTensor {
         let shape = [dims.modelDim, dims.groupChannels, dims.convKernel]
-        let prefix = "encoder.pos_conv.0"
-        if let folded = try loader.loadIfPresent("\(prefix).weight", shape: shape) { return folded }
-        let spellings = [("\(prefix).weight_g", "\(prefix).weight_v"),
-                         ("\(prefix).parametrizations.weight.original0", "\(prefix).parametrizations.weight.original1")]
-        guard let (gName, vName) = spellings.first(where: { loader.contains($0.0) || loader.contains($0.1) }) else {
-            throw ModelError.missingTensor(name: "\(prefix).weight")
-        }
-        let g = try loader.load(gName, shape: [1, 1, dims.convKernel])
-        let v = try loader.load(vName, shape: shape)
-        return FloatTensor(name: "\(prefix).weight", shape: shape) { weight in
-            WeightNorm.fold(g: g.buffer, v: v.buffer, kernel: dims.convKernel, into: weight)
+        let name = PositionalConvWeightNorm.weightName
+        if let folded = try loader.loadIfPresent(name, shape: shape) { return folded }
+        guard let parts = PositionalConvWeightNorm.parts(in: loader.contains) else { throw ModelError.missingTensor(name: name) }
+        let g = try loader.load(parts.gain, shape: [1, 1, dims.convKernel])
+        let v = try loader.load(parts.direction, shape: shape)
+        return FloatTensor(name: name, shape: shape) { weight in
+            PositionalConvWeightNorm.fold(gains: g.buffer.map(Double.init), direction: v.buffer, into: weight)
         }
     }
 }

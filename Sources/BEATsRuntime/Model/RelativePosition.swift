@@ -55,36 +55,3 @@ struct RelativePositionBuckets: Sendable, Equatable {
         }
     }
 }
-
-/// Weight normalisation over every dimension but `dim` 2, as `torch.nn.utils.weight_norm(dim=2)`
-/// leaves the positional convolution: w[o, i, k] = g[k] · v[o, i, k] / ‖v[:, :, k]‖.
-enum WeightNorm {
-    /// Folds `g` ([1, 1, K]) and `v` ([O, I, K], row-major) into `weight` (same shape as v),
-    /// accumulating the norms in float64 and rounding each weight once.
-    static func fold(g: UnsafeBufferPointer<Float>, v: UnsafeBufferPointer<Float>, kernel: Int,
-                     into weight: UnsafeMutableBufferPointer<Float>) {
-        precondition(g.count == kernel && v.count == weight.count && v.count % kernel == 0)
-        let rows = v.count / kernel
-        var squares = [Double](repeating: 0, count: kernel)
-        for row in 0..<rows {
-            let base = row * kernel
-            for tap in 0..<kernel { squares[tap] += Double(v[base + tap]) * Double(v[base + tap]) }
-        }
-        let factors = (0..<kernel).map { Double(g[$0]) / squares[$0].squareRoot() }
-        for row in 0..<rows {
-            let base = row * kernel
-            for tap in 0..<kernel { weight[base + tap] = Float(Double(v[base + tap]) * factors[tap]) }
-        }
-    }
-
-    static func fold(g: [Float], v: [Float], shape: [Int]) -> [Float] {
-        precondition(shape.count == 3 && g.count == shape[2] && v.count == shape[0] * shape[1] * shape[2])
-        var weight = [Float](repeating: 0, count: v.count)
-        g.withUnsafeBufferPointer { g in
-            v.withUnsafeBufferPointer { v in
-                weight.withUnsafeMutableBufferPointer { fold(g: g, v: v, kernel: shape[2], into: $0) }
-            }
-        }
-        return weight
-    }
-}
