@@ -5,7 +5,10 @@ let package = Package(
     name: "BEATsToolkit",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "BEATsToolkit", targets: ["BEATsCore", "BEATsCheckpoint", "BEATsFormat", "BEATsRuntime"]),
+        // What an app adds: `.product(name: "BEATs", package: "beats")` and `import BEATs`.
+        .library(name: "BEATs", targets: ["BEATs"]),
+        // The stages underneath, for users who need them (readers, converter, runtime on fbank input).
+        .library(name: "BEATsStages", targets: ["BEATsCore", "BEATsCheckpoint", "BEATsFormat", "BEATsRuntime"]),
         .executable(name: "beats", targets: ["beats"]),
     ],
     dependencies: [
@@ -15,8 +18,10 @@ let package = Package(
         // Thin C layer over zlib (Debian's zlib1g-dev, via pkg-config). OpenBLAS (libopenblas0) is
         // not linked: the runtime loads it when it builds a model (Model/OpenBLAS.swift says why).
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        // Hand-written int8 kernels (AVX-512 VNNI, AVX2, scalar fallback), chosen at run time.
+        // Hand-written kernels (int8 GEMM: AVX-512 VNNI, AVX2, scalar; fused float32 row kernels;
+        // weight quantization), chosen at run time, and their one thin typed Swift layer.
         .target(name: "CBEATsKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "BEATsKernels", dependencies: ["CBEATsKernels"]),
         // SHA-256 block function (x86 SHA extensions, portable fallback) for the converter's source digest.
         .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O3"])]),
 
@@ -28,10 +33,12 @@ let package = Package(
         // WeightStore, so it does not depend on the checkpoint reader.
         .target(name: "BEATsFormat", dependencies: ["BEATsCore", "CSHA256", "CBEATsKernels"]),
         // Stage 3: WAV, resampling, Kaldi fbank, the BEATs encoder and heads, over any WeightStore.
-        .target(name: "BEATsRuntime", dependencies: ["BEATsCore", "CBEATsKernels"]),
-        // Stage 4: the `beats` command line.
+        .target(name: "BEATsRuntime", dependencies: ["BEATsCore", "BEATsKernels"]),
+        // Stage 4: the library apps import: open any model file, decode audio, typed results.
+        .target(name: "BEATs", dependencies: ["BEATsCore", "BEATsCheckpoint", "BEATsFormat", "BEATsRuntime"]),
+        // Stage 5: the `beats` command line, argument parsing over the library.
         .executableTarget(name: "beats", dependencies: [
-            "BEATsCore", "BEATsCheckpoint", "BEATsFormat", "BEATsRuntime",
+            "BEATs",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -40,7 +47,8 @@ let package = Package(
         .testTarget(name: "BEATsCoreTests", dependencies: ["BEATsCore", "BEATsTestSupport"]),
         .testTarget(name: "BEATsCheckpointTests", dependencies: ["BEATsCheckpoint", "BEATsCore", "BEATsTestSupport"]),
         .testTarget(name: "BEATsFormatTests", dependencies: ["BEATsFormat", "BEATsCheckpoint", "BEATsCore", "BEATsTestSupport"]),
-        .testTarget(name: "BEATsRuntimeTests", dependencies: ["BEATsRuntime", "BEATsFormat", "BEATsCheckpoint", "BEATsCore", "BEATsTestSupport"]),
+        .testTarget(name: "BEATsRuntimeTests", dependencies: ["BEATsRuntime", "BEATsKernels", "CBEATsKernels", "BEATsFormat", "BEATsCheckpoint", "BEATsCore", "BEATsTestSupport"]),
+        .testTarget(name: "BEATsTests", dependencies: ["BEATs", "BEATsTestSupport"]),
         .testTarget(name: "BEATsKernelTests", dependencies: ["CBEATsKernels", "BEATsTestSupport"]),
         .testTarget(name: "BEATsCLITests", dependencies: ["BEATsCore", "BEATsTestSupport"]),
     ],

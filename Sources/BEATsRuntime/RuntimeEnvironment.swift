@@ -1,27 +1,13 @@
-import CBEATsKernels
+import BEATsKernels
 
-/// What the compute libraries report about this machine, for benchmark reports. OpenBLAS facts
-/// come from ``BLASBackend``, the runtime's one wrapper of the OpenBLAS C API.
+/// What the runtime runs on, in one place for benchmark reports and diagnostics: the OpenBLAS
+/// it loaded (through ``BLASBackend``, the one wrapper of its C API) and the CPU features and
+/// kernel variants it picks at run time.
 public enum RuntimeEnvironment {
-    /// `openblas_get_config()`: version, build options and the core it was built/targeted for.
-    public static var openBLASConfig: String { BLASBackend.configuration }
-    /// `openblas_get_corename()`: the kernel set OpenBLAS chose at run time (honours OPENBLAS_CORETYPE).
-    public static var openBLASCore: String { BLASBackend.coreName }
-    public static var openBLASThreads: Int { BLASBackend.threadCount }
-    /// The OpenBLAS file the runtime loaded (it is loaded, not linked: see `OpenBLAS`).
-    public static var openBLASLibrary: String { BLASBackend.library }
-    /// The int8 GEMM variant the dispatcher selects on this CPU (`beats_kernel_name()`).
-    public static var int8KernelName: String { String(cString: beats_kernel_name()) }
-
-    /// CPU features the int8 kernels test for, by name.
-    public static var cpuFeatures: [String] {
-        let flags = beats_cpu_features()
-        let names: [(UInt32, String)] = [
-            (UInt32(BEATS_CPU_AVX2), "avx2"), (UInt32(BEATS_CPU_FMA), "fma"), (UInt32(BEATS_CPU_F16C), "f16c"),
-            (UInt32(BEATS_CPU_AVX512F), "avx512f"), (UInt32(BEATS_CPU_AVX512BW), "avx512bw"),
-            (UInt32(BEATS_CPU_AVX512VL), "avx512vl"), (UInt32(BEATS_CPU_AVX512VNNI), "avx512vnni"),
-            (UInt32(BEATS_CPU_AVXVNNI), "avxvnni"),
-        ]
-        return names.filter { flags & $0.0 != 0 }.map(\.1)
-    }
+    /// The int8 GEMM variant new models use on this CPU (``Int8KernelVariant/preferred``).
+    public static var int8Kernel: Int8KernelVariant { .preferred }
+    /// The float32 row-kernel variant new models use on this CPU.
+    public static var rowKernels: FloatKernelVariant { .best }
+    /// CPU features the kernels test for, by name.
+    public static var cpuFeatures: [String] { CPUFeatures.names }
 }

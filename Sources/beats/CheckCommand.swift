@@ -1,7 +1,6 @@
 import ArgumentParser
-import BEATsCheckpoint
-import BEATsCore
-import BEATsFormat
+import BEATs
+import Dispatch
 import Foundation
 
 struct CheckCommand: ParsableCommand {
@@ -18,32 +17,14 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let started = DispatchTime.now().uptimeNanoseconds
-        let store = try ModelFile.open(path: file)  // validates header, table and layout
-        var summary: String
+        let result = try ModelFileCheck.run(path: file, headerOnly: headerOnly)
+        let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         if headerOnly {
-            let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
-            print("ok: \(file): \(store.tensorNames.count) tensors, header and layout valid (open \(String(format: "%.3f", milliseconds)) ms)")
-            return
-        }
-        if let native = store as? NativeModelFile {
-            let failures = native.checksumFailures()
-            if let first = failures.first {
-                var names: [String] = []
-                for failure in failures {
-                    if case .checksumMismatch(let tensor, let region, _, _, _) = failure { names.append("'\(tensor)' (\(region.rawValue))") }
-                }
-                let others = failures.count > 1 ? "; \(failures.count) regions fail in all: " + names.joined(separator: ", ") : ""
-                throw CommandError("\(file): \(first)\(others)")
-            }
-            let bytes = native.header.tensors.reduce(0) { $0 + $1.storedBytes }
-            summary = "\(native.header.tensors.count) tensors, \(megabytes(bytes)) MB of tensor data, header and every checksum match"
-        } else if let checkpoint = store as? PyTorchCheckpoint {
-            try checkpoint.verifyChecksums()
-            summary = "\(checkpoint.tensorNames.count) tensors, every stored CRC-32 matches (\(checkpoint.formatName))"
+            print("ok: \(file): \(result.tensorCount) tensors, header and layout valid (open \(String(format: "%.3f", milliseconds)) ms)")
+        } else if result.format == NativeFormat.name {
+            print("ok: \(file): \(result.tensorCount) tensors, \(megabytes(result.checkedBytes)) MB of tensor data, header and every checksum match (\(String(format: "%.2f", milliseconds / 1000)) s)")
         } else {
-            throw CommandError("\(file): cannot check a \(store.formatName) file")
+            print("ok: \(file): \(result.tensorCount) tensors, every stored CRC-32 matches (\(result.format)) (\(String(format: "%.2f", milliseconds / 1000)) s)")
         }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        print("ok: \(file): \(summary) (\(String(format: "%.2f", seconds)) s)")
     }
 }

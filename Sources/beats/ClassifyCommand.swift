@@ -1,5 +1,5 @@
 import ArgumentParser
-import BEATsCore
+import BEATs
 import Foundation
 
 struct ClassifyCommand: ParsableCommand {
@@ -18,37 +18,16 @@ struct ClassifyCommand: ParsableCommand {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
     }
 
-    struct RankedLabel: Encodable {
-        let index: Int
-        let mid: String
-        let name: String
-        let probability: Float
-    }
-
     func run() throws {
-        let session = try InferenceSession(modelPath: model, threads: inference.threads)
-        guard session.kind == .finetuned else {
-            throw CommandError("\(model) is a \(session.kind.rawValue) model; classify needs a fine-tuned (AudioSet) model")
-        }
-        guard case .probabilities(let probabilities) = try session.run(audioPath: audio) else {
-            throw CommandError("\(model): the model gave no probabilities")
-        }
-        let labels = session.weights.labels
-        let ranked = probabilities.indices
-            .sorted { probabilities[$0] != probabilities[$1] ? probabilities[$0] > probabilities[$1] : $0 < $1 }
-            .prefix(top)
-            .map { index in
-                let label = index < labels.count ? labels[index] : nil
-                return RankedLabel(index: index, mid: label?.mid ?? "", name: label?.name ?? "class \(index)", probability: probabilities[index])
-            }
+        let labels = try inference.openModel(model, command: "classify").classify(contentsOf: URL(fileURLWithPath: audio), top: top)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            struct Output: Encodable { let labels: [RankedLabel] }
-            print(String(decoding: try encoder.encode(Output(labels: ranked)), as: UTF8.self))
+            struct Output: Encodable { let labels: [LabelScore] }
+            try printRaw(String(decoding: try encoder.encode(Output(labels: labels)), as: UTF8.self) + "\n")
             return
         }
-        for label in ranked {
+        for label in labels {
             let probability = String(format: "%.4f", Double(label.probability))
             let mid = label.mid.padding(toLength: max(12, label.mid.count), withPad: " ", startingAt: 0)
             print("\(probability)  \(mid)  \(label.name)")

@@ -1,6 +1,5 @@
 import ArgumentParser
-import BEATsCore
-import BEATsFormat
+import BEATs
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -44,28 +43,16 @@ struct ConvertCommand: ParsableCommand {
     var noFsync = false
 
     func run() throws {
-        let source = try ModelFile.open(path: input)
         var options = ConversionOptions(floatType: dtype == .f16 ? .float16 : .float32, quantizeInt8: quantize == .int8)
         options.durable = !noFsync
-        if let native = source as? NativeModelFile {
-            // Re-converting keeps the provenance of the original checkpoint.
-            options.sourceName = native.header.sourceName
-            options.sourceSHA256 = native.header.sourceSHA256
-        } else {
-            options.sourceName = (input as NSString).lastPathComponent
-            options.sourcePathToHash = input
-        }
         for item in metadata {
             guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
                 throw CommandError("--meta expects KEY=VALUE, got '\(item)'")
             }
             options.metadata.append(NativeMetadataItem(key: String(item[..<equals]), value: String(item[item.index(after: equals)...])))
         }
-
-        // Ctrl-C or a kill removes the temporary file instead of leaving it next to OUT.
-        InterruptCleanup.installHandlers()
         let showProgress = isatty(STDERR_FILENO) == 1
-        let summary = try NativeConverter.convert(source, to: output, options: options) { progress in
+        let summary = try ModelConversion.convert(input, to: output, options: options, removeOnInterrupt: true) { progress in
             guard showProgress else { return }
             let tensor = progress.tensor
             let width = String(progress.count).count

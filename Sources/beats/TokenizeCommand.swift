@@ -1,5 +1,6 @@
 import ArgumentParser
-import BEATsCore
+import BEATs
+import Foundation
 
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,15 +14,12 @@ struct TokenizeCommand: ParsableCommand {
     @OptionGroup var inference: InferenceOptions
 
     func run() throws {
-        let session = try InferenceSession(modelPath: model, threads: inference.threads)
-        guard session.kind == .tokenizer else {
-            throw CommandError("\(model) is a \(session.kind.rawValue) model; tokenize needs a tokenizer model")
-        }
-        let result = try session.run(audioPath: audio)
-        guard case .tokens(let tokens) = result else { throw CommandError("\(model): the model gave no tokens") }
+        if let output { try OutputFile.checkWritable(output) }
+        let network = try inference.openModel(model, command: "tokenize")
+        let tokens = try network.tokens(contentsOf: URL(fileURLWithPath: audio))
         if let output {
-            try OutputFile.write(result.npyBytes, to: output)
-            print("\(output): \(tokens.count) tokens")
+            try OutputFile.write(ModelOutput.tokens(tokens).npyBytes(), to: output)
+            if output != "-" { print("\(output): \(tokens.count) tokens") }
         } else {
             print(tokens.map(String.init).joined(separator: " "))
         }

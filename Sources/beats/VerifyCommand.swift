@@ -1,5 +1,5 @@
 import ArgumentParser
-import BEATsCore
+import BEATs
 import Foundation
 
 struct VerifyCommand: ParsableCommand {
@@ -23,8 +23,8 @@ struct VerifyCommand: ParsableCommand {
     @OptionGroup var inference: InferenceOptions
 
     func run() throws {
-        let session = try InferenceSession(modelPath: model, threads: inference.threads)
-        let output = try session.run(audioPath: audio)
+        let network = try inference.openModel(model, command: "verify")
+        let output = try network.output(contentsOf: URL(fileURLWithPath: audio))
         let expected = try NumpyFile.read(path: reference)
         guard expected.shape == output.shape else {
             throw CommandError("\(reference): shape \(expected.shape) but the model gives \(output.shape)")
@@ -32,15 +32,14 @@ struct VerifyCommand: ParsableCommand {
         let passed: Bool
         switch output {
         case .tokens(let tokens):
-            let reference = try expected.integers()
-            let same = zip(tokens, reference).filter { $0 == $1 }.count
-            let agreement = tokens.isEmpty ? 1 : Double(same) / Double(tokens.count)
+            let agreement = OutputComparison.agreement(tokens, try expected.integers().map { Int($0) })
+            let same = Int((agreement * Double(tokens.count)).rounded())
             passed = agreement >= minAgreement
             print("tokens: \(same)/\(tokens.count) identical (\(String(format: "%.2f", agreement * 100)) %), need \(String(format: "%.2f", minAgreement * 100)) %")
-        case .features(_, _, let values), .probabilities(let values):
-            let reference = try expected.doubles()
-            let tolerance = atol ?? (session.kind == .finetuned ? 1e-5 : 1e-4)
-            let comparison = Comparison(values.map(Double.init), reference)
+        case .features, .probabilities:
+            let values = output.floatValues ?? []
+            let tolerance = atol ?? (network.kind == .finetuned ? 1e-5 : 1e-4)
+            let comparison = OutputComparison(values.map(Double.init), try expected.doubles())
             passed = comparison.allClose(atol: tolerance, rtol: rtol)
             print("shape \(output.shape)")
             print(String(format: "max abs error  %.3e (element %d)", comparison.maxAbsError, comparison.worstIndex))
@@ -50,37 +49,5 @@ struct VerifyCommand: ParsableCommand {
         }
         print(passed ? "PASS" : "FAIL")
         if !passed { throw ExitCode(1) }
-    }
-}
-
-/// Element-wise comparison of an output with its reference, in float64.
-struct Comparison {
-    let actual: [Double]
-    let expected: [Double]
-    let maxAbsError: Double
-    let worstIndex: Int
-    let meanAbsError: Double
-    let cosine: Double
-
-    init(_ actual: [Double], _ expected: [Double]) {
-        self.actual = actual
-        self.expected = expected
-        var maxError = 0.0, worst = 0, sum = 0.0, dot = 0.0, normA = 0.0, normB = 0.0
-        for index in actual.indices {
-            let error = abs(actual[index] - expected[index])
-            if error > maxError || error.isNaN { maxError = error; worst = index }
-            sum += error
-            dot += actual[index] * expected[index]
-            normA += actual[index] * actual[index]
-            normB += expected[index] * expected[index]
-        }
-        maxAbsError = maxError
-        worstIndex = worst
-        meanAbsError = actual.isEmpty ? 0 : sum / Double(actual.count)
-        cosine = normA == 0 && normB == 0 ? 1 : dot / (normA.squareRoot() * normB.squareRoot())
-    }
-
-    func allClose(atol: Double, rtol: Double) -> Bool {
-        zip(actual, expected).allSatisfy { abs($0 - $1) <= atol + rtol * abs($1) }
     }
 }

@@ -1,5 +1,5 @@
 import ArgumentParser
-import BEATsCore
+import BEATs
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,17 +9,12 @@ struct Beats: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "beats",
         abstract: "Read, convert and run Microsoft BEATs audio models.",
+        version: "beats \(BEATsVersion.current)",
         subcommands: [
             InspectCommand.self, ConvertCommand.self, CheckCommand.self, TensorCommand.self,
             RunCommand.self, ClassifyCommand.self, TokenizeCommand.self, VerifyCommand.self, BenchCommand.self,
         ]
     )
-}
-
-/// Errors the commands raise themselves (not from a reader).
-struct CommandError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// Command-line mistakes keep ArgumentParser's usage message and exit code. Every failure while

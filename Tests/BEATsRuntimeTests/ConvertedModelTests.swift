@@ -43,7 +43,7 @@ struct ConvertedModelTests {
 
     @Test("float32 native file: features within 1e-4 of the official output", arguments: Fixtures.clips)
     func float32Features(clip: String) throws {
-        let model = try BEATsModel(weights: Self.converted("tiny", int8: false))
+        let model = try BEATsNetwork(weights: Self.converted("tiny", int8: false))
         #expect(model.usesWeightsInPlace)
         let (fbank, frames) = try Self.fbank(clip)
         let output = try model.features(fbank: fbank, frames: frames)
@@ -56,12 +56,12 @@ struct ConvertedModelTests {
     @Test("float32 native file: probabilities within 1e-5, tokens ≥ 99 % identical", arguments: Fixtures.clips)
     func float32Heads(clip: String) throws {
         let (fbank, frames) = try Self.fbank(clip)
-        let probabilities = try BEATsModel(weights: Self.converted("tiny_ft", int8: false)).probabilities(fbank: fbank, frames: frames)
+        let probabilities = try BEATsNetwork(weights: Self.converted("tiny_ft", int8: false)).probabilities(fbank: fbank, frames: frames)
         let expectedProbabilities = try Fixtures.reference("tiny_ft/\(clip)").floats()
         let worst = zip(probabilities, expectedProbabilities).map { abs($0 - $1) }.max() ?? .infinity
         #expect(probabilities.count == 527 && worst <= 1e-5, "max abs error \(worst)")
 
-        let tokens = try BEATsModel(weights: Self.converted("tiny_tok", int8: false)).tokens(fbank: fbank, frames: frames)
+        let tokens = try BEATsNetwork(weights: Self.converted("tiny_tok", int8: false)).tokens(fbank: fbank, frames: frames)
         let expectedTokens = try Fixtures.reference("tiny_tok/\(clip)").integers()
         let same = zip(tokens, expectedTokens).filter { $0 == $1 }.count
         #expect(tokens.count == expectedTokens.count && Double(same) >= 0.99 * Double(expectedTokens.count))
@@ -71,7 +71,7 @@ struct ConvertedModelTests {
     func int8Features(clip: String) throws {
         let weights = try Self.converted("tiny", int8: true)
         #expect(try weights.quantizedMatrix(named: "encoder.layers.0.fc1.weight") != nil)
-        let model = try BEATsModel(weights: weights)
+        let model = try BEATsNetwork(weights: weights)
         let (fbank, frames) = try Self.fbank(clip)
         let int8 = try model.features(fbank: fbank, frames: frames).values
         let float32 = try Fixtures.reference("tiny/\(clip)").floats()
@@ -88,9 +88,9 @@ struct ConvertedModelTests {
         // Blocks of 37 rows also split every head's queries and the conv's time into tiles (on
         // both sides: OpenBLAS may round differently for another tile width).
         for blockRows in [512, 37] {
-            let single = try BEATsModel(weights: weights, threads: 1, capacityFrames: 1024, maximumFrames: 65_536, blockRows: blockRows)
+            let single = try BEATsNetwork(weights: weights, threads: 1, capacityFrames: 1024, maximumFrames: 65_536, blockRows: blockRows)
                 .features(fbank: fbank, frames: frames).values
-            let model = try BEATsModel(weights: weights, threads: 2, capacityFrames: 1024, maximumFrames: 65_536, blockRows: blockRows)
+            let model = try BEATsNetwork(weights: weights, threads: 2, capacityFrames: 1024, maximumFrames: 65_536, blockRows: blockRows)
             let lanes = try model.features(fbank: fbank, frames: frames).values
             let differing = zip(lanes, single).filter { $0.bitPattern != $1.bitPattern }.count
             let worst = zip(lanes, single).map { abs($0 - $1) }.max() ?? 0
@@ -101,7 +101,7 @@ struct ConvertedModelTests {
     @Test("int8 native file: same top-5 AudioSet classes as float32", arguments: Fixtures.clips)
     func int8TopClasses(clip: String) throws {
         let (fbank, frames) = try Self.fbank(clip)
-        let int8 = try BEATsModel(weights: Self.converted("tiny_ft", int8: true)).probabilities(fbank: fbank, frames: frames)
+        let int8 = try BEATsNetwork(weights: Self.converted("tiny_ft", int8: true)).probabilities(fbank: fbank, frames: frames)
         let float32 = try Fixtures.reference("tiny_ft/\(clip)").floats()
         #expect(Set(Self.topClasses(int8, 5)) == Set(Self.topClasses(float32, 5)))
     }

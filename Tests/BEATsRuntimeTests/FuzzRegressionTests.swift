@@ -107,7 +107,7 @@ struct ModelConfigFuzzRegressionTests {
         let checkpoint = try PyTorchCheckpoint.open(path: try Fixtures.path("fuzz-regressions/config-encoder-layers-2e31.pt"))
         #expect(checkpoint.config.encoderLayers == 1 << 31)
         #expect(throws: ModelError.missingTensor(name: "encoder.layers.0.self_attn.q_proj.weight")) {
-            try BEATsModel(weights: checkpoint)
+            try BEATsNetwork(weights: checkpoint)
         }
     }
 }

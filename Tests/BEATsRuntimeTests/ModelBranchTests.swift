@@ -263,7 +263,7 @@ struct ModelBranchTests {
         let (fbank, frames) = try Self.speechFbank(frames: 128)
         // One thread, two threads, and attention/conv processed in blocks of 37 rows.
         for (threads, blockRows) in [(1, 512), (2, 512), (2, 37)] {
-            let model = try BEATsModel(weights: store, threads: threads, capacityFrames: 1024, maximumFrames: 65_536,
+            let model = try BEATsNetwork(weights: store, threads: threads, capacityFrames: 1024, maximumFrames: 65_536,
                                        blockRows: blockRows)
             switch variant.kind {
             case .pretrained:
@@ -290,8 +290,8 @@ struct ModelBranchTests {
     func blockedAttention() throws {
         let (fbank, frames) = try Self.speechFbank()
         let store = try PyTorchCheckpoint.open(path: Fixtures.path("models/tiny.pt"))
-        let whole = try BEATsModel(weights: store).features(fbank: fbank, frames: frames).values
-        let blocked = try BEATsModel(weights: store, threads: 2, capacityFrames: 64, maximumFrames: 65_536, blockRows: 50)
+        let whole = try BEATsNetwork(weights: store).features(fbank: fbank, frames: frames).values
+        let blocked = try BEATsNetwork(weights: store, threads: 2, capacityFrames: 64, maximumFrames: 65_536, blockRows: 50)
             .features(fbank: fbank, frames: frames).values
         let official = try Fixtures.reference("tiny/speech").floats()
         #expect(Self.sameUpToRounding(whole, blocked))
@@ -305,13 +305,13 @@ struct ModelBranchTests {
         let folded = InMemoryWeightStore.random(kind: .pretrained, config: config, seed: 5, foldedPositionalConv: true)
         #expect(folded.entry("encoder.pos_conv.0.weight_g") == nil && folded.entry("encoder.pos_conv.0.weight") != nil)
         let (fbank, frames) = try Self.speechFbank(frames: 160)
-        let a = try BEATsModel(weights: unfolded).features(fbank: fbank, frames: frames).values
-        let b = try BEATsModel(weights: folded).features(fbank: fbank, frames: frames).values
+        let a = try BEATsNetwork(weights: unfolded).features(fbank: fbank, frames: frames).values
+        let b = try BEATsNetwork(weights: folded).features(fbank: fbank, frames: frames).values
         #expect(Self.sameUpToRounding(a, b))
         // When a file has both, the folded weight wins.
         folded.set("encoder.pos_conv.0.weight_g", InMemoryWeightStore.Entry(shape: [1, 1, 16], values: [Float](repeating: 9, count: 16)))
         folded.set("encoder.pos_conv.0.weight_v", unfolded.entry("encoder.pos_conv.0.weight_v")!)
-        #expect(Self.sameUpToRounding(try BEATsModel(weights: folded).features(fbank: fbank, frames: frames).values, b))
+        #expect(Self.sameUpToRounding(try BEATsNetwork(weights: folded).features(fbank: fbank, frames: frames).values, b))
     }
 
     @Test("float16 and bfloat16 weights run as their float32 values", arguments: [DType.float16, .bfloat16])
@@ -330,10 +330,10 @@ struct ModelBranchTests {
             half.set(name, entry)
         }
         let (fbank, frames) = try Self.speechFbank()
-        let halfModel = try BEATsModel(weights: half)
+        let halfModel = try BEATsNetwork(weights: half)
         #expect(!halfModel.usesWeightsInPlace)
         #expect(Self.sameUpToRounding(try halfModel.features(fbank: fbank, frames: frames).values,
-                                      try BEATsModel(weights: rounded).features(fbank: fbank, frames: frames).values))
+                                      try BEATsNetwork(weights: rounded).features(fbank: fbank, frames: frames).values))
     }
 
     @Test("aligned float32 checkpoint weights are used in place")
@@ -341,24 +341,28 @@ struct ModelBranchTests {
         var config = Self.tinyConfig()
         config.relativePositionEmbedding = true
         let store = InMemoryWeightStore.random(kind: .pretrained, config: config, seed: 3, foldedPositionalConv: true)
-        #expect(try BEATsModel(weights: store).usesWeightsInPlace)
+        #expect(try BEATsNetwork(weights: store).usesWeightsInPlace)
         // An official checkpoint keeps weight norm unfolded, so that one weight is computed at load.
-        #expect(try !BEATsModel(weights: PyTorchCheckpoint.open(path: Fixtures.path("models/tiny.pt"))).usesWeightsInPlace)
+        #expect(try !BEATsNetwork(weights: PyTorchCheckpoint.open(path: Fixtures.path("models/tiny.pt"))).usesWeightsInPlace)
     }
 
     @Test("a clip longer than the arena grows it, and results do not depend on earlier clips")
     func arenaGrowth() throws {
         let store = try PyTorchCheckpoint.open(path: Fixtures.path("models/tiny.pt"))
-        let model = try BEATsModel(weights: store, threads: 2, capacityFrames: 16)
+        let model = try BEATsNetwork(weights: store, threads: 2, capacityFrames: 16)
         let (fbank, frames) = try Self.speechFbank()
         let long = try model.features(fbank: fbank, frames: frames)
         let short = try model.features(fbank: Array(fbank[0..<(32 * 128)]), frames: 32)
         let again = try model.features(fbank: fbank, frames: frames)
         #expect(Self.sameUpToRounding(long.values, again.values))
         #expect(short.tokens == 16)
-        let fresh = try BEATsModel(weights: store, threads: 2).features(fbank: Array(fbank[0..<(32 * 128)]), frames: 32)
+        let fresh = try BEATsNetwork(weights: store, threads: 2).features(fbank: Array(fbank[0..<(32 * 128)]), frames: 32)
         #expect(Self.sameUpToRounding(short.values, fresh.values))
-        #expect(model.stageTimes.map(\.name) == ["patch embedding", "positional conv", "layer 1", "layer 2", "head"])
-        #expect(model.stageTimes.allSatisfy { $0.seconds >= 0 })
+        let pass = try model.forward(fbank: fbank, frames: frames)
+        #expect(pass.output == .features(tokens: long.tokens, dim: long.dim, values: long.values))
+        #expect(pass.stageTimes.map(\.name) == ["patch embedding", "positional conv", "layer 1", "layer 2", "head"])
+        #expect(pass.stageTimes.allSatisfy { $0.seconds >= 0 })
+        // Each pass gave its arena back: one call at a time keeps one arena (the grown one).
+        #expect(model.arenas.idleCount == 1)
     }
 }

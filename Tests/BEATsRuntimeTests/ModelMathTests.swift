@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 /// The pieces of the model with their own maths, against values computed independently.
-@Suite("Model maths: relative positions, weight norm, row kernels")
+@Suite("Model maths: relative positions, row kernels")
 struct ModelMathTests {
     // MARK: Relative position buckets
 

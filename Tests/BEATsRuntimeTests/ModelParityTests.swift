@@ -13,8 +13,8 @@ struct ModelParityTests {
         return (try view.floats(), view.shape[1])
     }
 
-    static func model(_ name: String, threads: Int = 1) throws -> BEATsModel {
-        try BEATsModel(weights: PyTorchCheckpoint.open(path: Fixtures.path("models/\(name).pt")), threads: threads)
+    static func model(_ name: String, threads: Int = 1) throws -> BEATsNetwork {
+        try BEATsNetwork(weights: PyTorchCheckpoint.open(path: Fixtures.path("models/\(name).pt")), threads: threads)
     }
 
     @Test("tiny: features within 1e-4 of extract_features", arguments: Fixtures.clips)

@@ -72,8 +72,6 @@ final class FloatTensor: @unchecked Sendable {
 /// Reads weights from a store by name, checking each against the shape the config implies.
 struct WeightLoader {
     let store: any WeightStore
-    /// Shared scratch of every int8 Linear this loader builds (they run one at a time).
-    let int8Workspace = Int8Workspace()
 
     func contains(_ name: String) -> Bool {
         store.tensorNames.contains(name)

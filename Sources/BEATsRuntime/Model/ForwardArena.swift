@@ -1,7 +1,9 @@
+import Foundation
+
 /// Every buffer one forward pass needs, carved out of a single 64-byte aligned allocation sized
-/// for a maximum number of tokens. The forward pass allocates nothing; a longer clip replaces
-/// the arena with a larger one before the pass starts.
-final class ForwardArena {
+/// for a maximum number of tokens. A pass owns its arena for its whole duration (see
+/// ``ArenaPool``), so concurrent passes on one model never share working memory.
+final class ForwardArena: @unchecked Sendable {
     let capacityTokens: Int
 
     /// [T, P²] fbank patches, one row per token.
@@ -41,6 +43,8 @@ final class ForwardArena {
     /// Head scratch: [T, D] hidden; [T, classes] or [T, quant_dim] + [T, codes] outputs.
     let headHidden: UnsafeMutablePointer<Float>
     let headOutput: UnsafeMutablePointer<Float>
+    /// Quantized activations of the int8 Linears (empty for float models).
+    let int8Scratch: Int8Scratch
 
     /// Queries per attention block and time steps per positional-conv tile: a 10 s clip (496
     /// tokens) fits in one of the default 512; longer clips are processed in pieces, so memory
@@ -55,7 +59,7 @@ final class ForwardArena {
     let byteCount: Int
 
     init(dimensions dims: ModelDimensions, head: ModelHead, feedForwardWidth: Int, tokens: Int,
-         blockRows: Int = ForwardArena.defaultBlockRows, lanes: Int = 1) {
+         blockRows: Int = ForwardArena.defaultBlockRows, lanes: Int = 1, int8Columns: Int = 0) {
         let T = max(tokens, 1)
         capacityTokens = T
         let D = dims.modelDim
@@ -91,6 +95,9 @@ final class ForwardArena {
         let convColumnsAt = region(lanes * convColumnsCount)
         let convGroupOutputAt = region(lanes * convGroupOutputCount)
         let headHiddenAt = region(T * D), headOutputAt = region(T * headWidth)
+        // int8 activations take a quarter of a float each; their row scales one float per token.
+        let int8ValuesAt = region(int8Columns > 0 ? (T * int8Columns + 3) / 4 : 0)
+        let int8ScalesAt = region(int8Columns > 0 ? T : 0)
 
         byteCount = total * MemoryLayout<Float>.stride
         allocation = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
@@ -116,6 +123,8 @@ final class ForwardArena {
         convGroupOutput = base + convGroupOutputAt
         headHidden = base + headHiddenAt
         headOutput = base + headOutputAt
+        int8Scratch = Int8Scratch(values: UnsafeMutableRawPointer(base + int8ValuesAt).bindMemory(to: Int8.self, capacity: T * int8Columns),
+                                  scales: base + int8ScalesAt, rows: int8Columns > 0 ? T : 0, columns: int8Columns)
     }
 
     deinit { allocation.deallocate() }
@@ -125,4 +134,45 @@ final class ForwardArena {
     func convChannels(lane: Int) -> UnsafeMutablePointer<Float> { convChannels + lane * convChannelsCount }
     func convColumns(lane: Int) -> UnsafeMutablePointer<Float> { convColumns + lane * convColumnsCount }
     func convGroupOutput(lane: Int) -> UnsafeMutablePointer<Float> { convGroupOutput + lane * convGroupOutputCount }
+}
+
+/// Arenas waiting for the next forward pass of one model. A pass takes one (or makes one when
+/// none is free or the free ones are too small for its clip) and gives it back when done, so a
+/// model serving N calls at once holds at most N arenas, and a model used one call at a time
+/// reuses one arena and allocates nothing per call.
+final class ArenaPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [ForwardArena] = []
+    private let make: @Sendable (_ tokens: Int) -> ForwardArena
+
+    /// `make(tokens)` builds an arena for at least `tokens` tokens.
+    init(make: @escaping @Sendable (_ tokens: Int) -> ForwardArena) {
+        self.make = make
+    }
+
+    /// Runs `body` with an arena of at least `tokens` tokens that no other pass uses meanwhile.
+    func withArena<Result>(tokens: Int, _ body: (ForwardArena) throws -> Result) rethrows -> Result {
+        let arena = take(tokens: tokens)
+        defer { giveBack(arena) }
+        return try body(arena)
+    }
+
+    /// Arenas currently idle (for tests).
+    var idleCount: Int { lock.withLock { free.count } }
+
+    private func take(tokens: Int) -> ForwardArena {
+        let reused: ForwardArena? = lock.withLock {
+            guard let index = free.lastIndex(where: { $0.capacityTokens >= tokens }) else {
+                // None fits: drop one too small (it would only be replaced later) and make one.
+                if !free.isEmpty { free.removeLast() }
+                return nil
+            }
+            return free.remove(at: index)
+        }
+        return reused ?? make(tokens)
+    }
+
+    private func giveBack(_ arena: ForwardArena) {
+        lock.withLock { free.append(arena) }
+    }
 }

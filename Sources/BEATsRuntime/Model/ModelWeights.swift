@@ -1,10 +1,11 @@
 import BEATsCore
-import CBEATsKernels
+import BEATsKernels
 
 /// The sizes the forward pass works with, derived from the config and checked once.
 struct ModelDimensions: Sendable, Equatable {
-    /// Mel bins of the fbank the model takes (BEATs' front end always gives 128).
-    static let melBins = 128
+    /// Transitional forward to the front end's fact, for callers not yet moved to
+    /// `BEATsAudio.melBins`; to be removed.
+    static var melBins: Int { BEATsAudio.melBins }
 
     let patchSize: Int
     let frequencyPatches: Int
@@ -35,8 +36,8 @@ struct ModelDimensions: Sendable, Equatable {
         func invalid(_ key: String, _ value: Any, _ reason: String) -> ModelError {
             .invalidConfig(key: key, value: "\(value)", reason: reason)
         }
-        guard config.inputPatchSize > 0, config.inputPatchSize <= ModelDimensions.melBins else {
-            throw invalid("input_patch_size", config.inputPatchSize, "must be between 1 and \(ModelDimensions.melBins)")
+        guard config.inputPatchSize > 0, config.inputPatchSize <= BEATsAudio.melBins else {
+            throw invalid("input_patch_size", config.inputPatchSize, "must be between 1 and \(BEATsAudio.melBins)")
         }
         for (key, value) in [("embed_dim", config.embedDim), ("encoder_embed_dim", config.encoderEmbedDim),
                              ("encoder_ffn_embed_dim", config.encoderFFNEmbedDim),
@@ -56,7 +57,7 @@ struct ModelDimensions: Sendable, Equatable {
             throw invalid("deep_norm", true, "cannot be combined with layer_norm_first (the official code asserts this)")
         }
         patchSize = config.inputPatchSize
-        frequencyPatches = ModelDimensions.melBins / config.inputPatchSize
+        frequencyPatches = BEATsAudio.melBins / config.inputPatchSize
         embedDim = config.embedDim
         modelDim = config.encoderEmbedDim
         feedForwardDim = config.encoderFFNEmbedDim
@@ -72,17 +73,17 @@ struct ModelDimensions: Sendable, Equatable {
 
 /// The feed-forward activation (`activation_fn`), as fairseq's `get_activation_fn` maps it.
 enum Activation: Sendable, Equatable {
-    case kernel(beats_activation)
+    case kernel(RowActivation)
     /// `glu`: fc1 is a GLU_Linear (`fc1.linear`, twice as wide) gated by swish.
     case gluSwish
 
     init(name: String) throws {
         switch name {
-        case "gelu": self = .kernel(BEATS_ACTIVATION_GELU)
-        case "gelu_fast", "gelu_accurate": self = .kernel(BEATS_ACTIVATION_GELU_TANH)
-        case "relu": self = .kernel(BEATS_ACTIVATION_RELU)
-        case "tanh": self = .kernel(BEATS_ACTIVATION_TANH)
-        case "linear": self = .kernel(BEATS_ACTIVATION_LINEAR)
+        case "gelu": self = .kernel(.gelu)
+        case "gelu_fast", "gelu_accurate": self = .kernel(.geluTanh)
+        case "relu": self = .kernel(.relu)
+        case "tanh": self = .kernel(.tanh)
+        case "linear": self = .kernel(.linear)
         case "glu": self = .gluSwish
         default:
             throw ModelError.invalidConfig(key: "activation_fn", value: name,
@@ -91,7 +92,7 @@ enum Activation: Sendable, Equatable {
     }
 }
 
-struct AttentionWeights {
+struct AttentionWeights: Sendable {
     let query: Linear
     let key: Linear
     let value: Linear
@@ -101,7 +102,7 @@ struct AttentionWeights {
     let gateScale: FloatTensor?
 }
 
-struct EncoderLayerWeights {
+struct EncoderLayerWeights: Sendable {
     let attention: AttentionWeights
     let attentionNorm: LayerNormWeights
     /// fc1, or GLU_Linear's `fc1.linear` (2 × ffn outputs) for `glu`.
@@ -111,7 +112,7 @@ struct EncoderLayerWeights {
 }
 
 /// What runs after the encoder.
-enum ModelHead {
+enum ModelHead: Sendable {
     case features
     /// `predictor` [classes, D]: logits per frame, mean over time, sigmoid.
     case classifier(predictor: Linear)
@@ -120,7 +121,7 @@ enum ModelHead {
 }
 
 /// Every weight of a BEATs model, checked against its config, ready for the forward pass.
-struct ModelWeights {
+struct ModelWeights: Sendable {
     let dimensions: ModelDimensions
     let activation: Activation
     /// patch_embedding.weight [E, 1, P, P] used as [E, P²].
@@ -137,14 +138,11 @@ struct ModelWeights {
     let relativeAttentionBias: FloatTensor?
     let layers: [EncoderLayerWeights]
     let head: ModelHead
-    /// Scratch shared by the int8 Linears.
-    let int8Workspace: Int8Workspace
 
     init(store: any WeightStore) throws {
         let config = store.config
         let dims = try ModelDimensions(config: config)
         let loader = WeightLoader(store: store)
-        int8Workspace = loader.int8Workspace
         let (E, D, H, P) = (dims.embedDim, dims.modelDim, dims.heads, dims.patchSize)
         dimensions = dims
         let activation = try Activation(name: config.activationFn)

@@ -32,7 +32,6 @@ struct OpenBLAS: @unchecked Sendable {
     let configuration: StringQuery?
     let coreName: StringQuery?
     let threadCount: IntQuery?
-    let setThreadCount: IntSetting?
 
     /// The loaded library, or why it could not be loaded; tried once per process.
     static let shared: Result<OpenBLAS, ModelError> = load()
@@ -80,11 +79,14 @@ struct OpenBLAS: @unchecked Sendable {
             func optional<T>(_ name: String, as type: T.Type) -> T? {
                 dlsym(handle, name).map { unsafeBitCast($0, to: type) }
             }
+            // Single-threaded, once: the runtime splits work across its own threads (see `Matrix`),
+            // so concurrent passes never share OpenBLAS's pool and no pass changes a setting
+            // another relies on.
+            optional("openblas_set_num_threads", as: IntSetting.self)?(1)
             return .success(OpenBLAS(path: candidate, sgemm: unsafeBitCast(sgemm, to: SGEMM.self),
                                      configuration: optional("openblas_get_config", as: StringQuery.self),
                                      coreName: optional("openblas_get_corename", as: StringQuery.self),
-                                     threadCount: optional("openblas_get_num_threads", as: IntQuery.self),
-                                     setThreadCount: optional("openblas_set_num_threads", as: IntSetting.self)))
+                                     threadCount: optional("openblas_get_num_threads", as: IntQuery.self)))
         }
         return .failure(.blasUnavailable(failures.joined(separator: "; ")))
     }

@@ -1,209 +1,243 @@
 import BEATsCore
-import CBEATsKernels
+import BEATsKernels
 import Dispatch
 import Foundation
 
-/// Wall-clock time of one stage of the last forward pass (for `beats bench`).
+/// Wall-clock time of one stage of a forward pass (for `beats bench`).
 public struct StageTime: Sendable, Equatable {
     public let name: String
     public var seconds: Double
 }
 
-/// BEATs (pre-trained encoder, AudioSet classifier or acoustic tokenizer) on the CPU in float32,
-/// computing what the official PyTorch code computes from the same normalised fbank.
+/// What the official code returns for one clip, by model kind.
+public enum NetworkOutput: Sendable, Equatable {
+    /// Pre-trained: `extract_features(...)[0]` without the batch axis, [tokens, dim] row-major.
+    case features(tokens: Int, dim: Int, values: [Float])
+    /// Fine-tuned: AudioSet probabilities [classes].
+    case probabilities([Float])
+    /// Tokenizer: codebook indices [tokens].
+    case tokens([Int64])
+}
+
+/// One forward pass's output and how long each stage took.
+public struct ForwardResult: Sendable {
+    public let output: NetworkOutput
+    /// "patch embedding", "positional conv", "layer 1" … "layer N", "head" (the head includes the
+    /// final encoder LayerNorm of pre-LN models).
+    public let stageTimes: [StageTime]
+}
+
+/// The BEATs network (pre-trained encoder, AudioSet classifier or acoustic tokenizer) on the CPU,
+/// computing from a normalised fbank what the official PyTorch code computes.
 ///
 /// Weights are used in place from the store (a memory-mapped checkpoint or native file) whenever
-/// they are aligned float32; every Linear and the patch embedding is one `cblas_sgemm`, the
-/// grouped positional convolution one GEMM per group, attention two GEMMs per head around a
-/// fused softmax. All intermediate buffers live in one arena sized at load, so a forward pass
-/// allocates nothing but its result.
+/// they are aligned float32; every Linear and the patch embedding is an sgemm split into bands
+/// of output columns across the network's threads, the grouped positional convolution one GEMM
+/// per group, attention two GEMMs per head around a fused softmax, groups and heads spread across
+/// threads. Int8 files run their Linears on the int8 kernels.
 ///
-/// Not thread-safe: one forward pass at a time per instance (it owns the arena).
-public final class BEATsModel {
+/// A network is immutable once built and may run many passes at once: each pass takes its own
+/// working memory (an arena sized for its clip) from a pool, so one model serves many tasks with
+/// the weights shared read-only, and a model used one call at a time allocates nothing but its
+/// results.
+public final class BEATsNetwork: Sendable {
     public let config: BEATsConfig
+    public let kind: ModelKind
     /// Classifier labels from the weight file (empty for models without a classifier).
     public let labels: [AudioSetLabel]
-    /// Threads used by OpenBLAS and by the runtime's own parallel loops.
+    /// Threads one forward pass splits its work across.
     public let threads: Int
-    /// Per-stage wall-clock times of the last forward pass: "patch embedding", "positional conv",
-    /// "layer 1" … "layer N", "head" (the head includes the final encoder LayerNorm of pre-LN models).
-    public private(set) var stageTimes: [StageTime]
+    /// Longest input accepted, in fbank frames (10 ms each).
+    public let maximumFrames: Int
+    /// The float32 row kernels this network runs (the best this CPU has unless a test pins one).
+    public let rowKernels: FloatKernelVariant
+    /// The int8 GEMM variant the network's int8 Linears run on.
+    public let int8Kernel: Int8KernelVariant
+    /// True when the encoder's Linears run on the int8 kernels (a file converted with
+    /// `--quantize int8`).
+    public let usesInt8Weights: Bool
+    /// True when every weight is read in place from the store (no converted copies).
+    public let usesWeightsInPlace: Bool
 
-    public var kind: ModelKind { kindStorage }
     /// Feature width of `features(fbank:frames:)`.
     public var featureDimension: Int { weights.dimensions.modelDim }
     /// Frames one patch spans; clips need at least this many.
     public var patchFrames: Int { weights.dimensions.patchSize }
-    /// True when the element-wise kernels use their AVX2+FMA variant.
-    public var usesAVX2Kernels: Bool { variant == BEATS_FLOAT_AVX2 }
-    /// True when every weight is read in place from the store (no converted copies).
-    public var usesWeightsInPlace: Bool { inPlaceWeights }
 
-    private let kindStorage: ModelKind
-    private let weights: ModelWeights
-    private let loop: ParallelLoop
-    /// True when the encoder's Linears run on the int8 kernels (a file converted with
-    /// `--quantize int8`).
-    public let usesInt8Weights: Bool
-    /// OpenBLAS's thread count for this model: `threads` for float32 models, 1 when the Linears
-    /// are int8. The int8 GEMMs run on our threads, and OpenBLAS's workers spin on `sched_yield`
-    /// for about 0.1 s after every multi-threaded call, so with both pools on two cores the int8
-    /// GEMMs ran beside spinning workers. In int8 models our loop runs the float GEMMs instead
-    /// (attention heads and positional-conv groups in parallel lanes, one OpenBLAS call each).
-    private var blasThreads: Int { usesInt8Weights ? 1 : threads }
-    /// Parallel lanes of attention heads and conv groups (1: OpenBLAS threads each GEMM instead).
-    private var lanes: Int { usesInt8Weights ? threads : 1 }
-    private var arena: ForwardArena
+    let weights: ModelWeights
+    let loop: ParallelLoop
     /// Attention query block / conv tile length (tests shrink it to exercise the tiling).
-    private let blockRows: Int
-    private let inPlaceWeights: Bool
-    /// Time of the encoder's final LayerNorm (pre-LN models), reported as part of "head".
-    private var finalNormSeconds = 0.0
-    /// Which row-kernel variant runs (the best this CPU has; tests switch it to check both).
-    var variant: beats_float_variant = beats_float_best_variant()
+    let blockRows: Int
+    let arenas: ArenaPool
 
-    /// Longest input accepted, in fbank frames (10 ms each).
-    public let maximumFrames: Int
-
-    /// Loads and checks every weight the config needs. `capacityFrames` sizes the working memory
-    /// (1024 frames ≈ 10 s); longer clips grow it once, before their forward pass, up to
-    /// `maximumFrames` (65 536 frames ≈ 11 minutes; working memory grows linearly with length).
+    /// Loads and checks every weight the config needs. `capacityFrames` sizes the first arena
+    /// (1024 frames ≈ 10 s); a longer clip gets a larger one, up to `maximumFrames` (65 536 frames
+    /// ≈ 11 minutes; working memory grows linearly with length).
     public convenience init(weights store: any WeightStore, threads: Int = 1, capacityFrames: Int = 1024,
                             maximumFrames: Int = 65_536) throws {
         try self.init(weights: store, threads: threads, capacityFrames: capacityFrames, maximumFrames: maximumFrames,
                       blockRows: ForwardArena.defaultBlockRows)
     }
 
-    init(weights store: any WeightStore, threads: Int, capacityFrames: Int, maximumFrames: Int, blockRows: Int) throws {
+    init(weights store: any WeightStore, threads: Int, capacityFrames: Int, maximumFrames: Int, blockRows: Int,
+         rowKernels: FloatKernelVariant = .best, int8Kernel: Int8KernelVariant = .preferred) throws {
         config = store.config
         labels = store.labels
-        kindStorage = store.kind
+        kind = store.kind
         self.threads = max(1, threads)
         self.maximumFrames = maximumFrames
         self.blockRows = blockRows
+        self.rowKernels = rowKernels
+        self.int8Kernel = int8Kernel
         try OpenBLAS.ensureLoaded()
-        weights = try ModelWeights(store: store)
+        let weights = try ModelWeights(store: store)
+        self.weights = weights
         loop = ParallelLoop(threads: self.threads)
         usesInt8Weights = weights.hasInt8Weights
-        weights.int8Workspace.threads = self.threads
-        BLASBackend.setThreadCount(usesInt8Weights ? 1 : self.threads)
+        usesWeightsInPlace = weights.allTensors.allSatisfy(\.isInPlace)
         let dims = weights.dimensions
-        arena = ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth,
-                             tokens: dims.tokens(frames: min(max(capacityFrames, dims.patchSize), max(maximumFrames, dims.patchSize))),
-                             blockRows: blockRows, lanes: usesInt8Weights ? self.threads : 1)
-        stageTimes = [StageTime(name: "patch embedding", seconds: 0), StageTime(name: "positional conv", seconds: 0)]
-            + (0..<dims.layers).map { StageTime(name: "layer \($0 + 1)", seconds: 0) }
-            + [StageTime(name: "head", seconds: 0)]
-        inPlaceWeights = weights.allTensors.allSatisfy(\.isInPlace)
+        let (lanes, blocks) = (self.threads, blockRows)
+        let int8Columns = usesInt8Weights ? max(dims.embedDim, dims.modelDim, weights.feedForwardWidth) : 0
+        arenas = ArenaPool { tokens in
+            ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth, tokens: tokens,
+                         blockRows: blocks, lanes: lanes, int8Columns: int8Columns)
+        }
+        // The first arena is made now, so a model used one call at a time allocates nothing per call.
+        arenas.withArena(tokens: dims.tokens(frames: min(max(capacityFrames, dims.patchSize), max(maximumFrames, dims.patchSize)))) { _ in }
     }
 
     /// Tokens (time × frequency patches) the encoder produces for `frames` fbank frames.
     public func tokenCount(frames: Int) -> Int { weights.dimensions.tokens(frames: frames) }
 
+    /// The official output of this network's kind for a normalised fbank of `frames` × 128 values
+    /// (row major), with per-stage times.
+    /// With `encoderOnly`, the output is the encoder's features whatever the kind (the
+    /// classifier's and tokenizer's input).
+    public func forward(fbank: [Float], frames: Int, encoderOnly: Bool = false) throws -> ForwardResult {
+        let dims = weights.dimensions
+        guard frames >= dims.patchSize else { throw ModelError.tooFewFrames(frames: frames, minimum: dims.patchSize) }
+        guard frames <= maximumFrames else { throw ModelError.tooManyFrames(frames: frames, maximum: maximumFrames) }
+        let (expected, overflow) = frames.multipliedReportingOverflow(by: BEATsAudio.melBins)
+        guard !overflow, fbank.count == expected else {
+            throw ModelError.fbankSizeMismatch(frames: frames, expectedValues: overflow ? Int.max : expected, actualValues: fbank.count)
+        }
+        let tokens = dims.tokens(frames: frames)
+        return arenas.withArena(tokens: tokens) { arena in
+            let pass = ForwardPass(network: self, arena: arena)
+            fbank.withUnsafeBufferPointer { pass.encode($0.baseAddress!, tokens: tokens) }
+            let output = pass.runHead(tokens: tokens, encoderOnly: encoderOnly)
+            return ForwardResult(output: output, stageTimes: pass.stageTimes)
+        }
+    }
+
     /// The encoder's output [tokens, dim] for a normalised fbank of `frames` × 128 values (row
-    /// major), as the official `extract_features` returns it for a pre-trained model.
+    /// major), as the official `extract_features` returns it for a pre-trained model (for the
+    /// other kinds: their encoder's output, before the head).
     public func features(fbank: [Float], frames: Int) throws -> (tokens: Int, dim: Int, values: [Float]) {
-        let tokens = try run(fbank: fbank, frames: frames)
-        let D = weights.dimensions.modelDim
-        let start = now()
-        let values = Array(UnsafeBufferPointer(start: arena.hidden, count: tokens * D))
-        stageTimes[stageTimes.count - 1].seconds = finalNormSeconds + elapsed(since: start)
-        return (tokens, D, values)
+        guard case .features(let tokens, let dim, let values) = try forward(fbank: fbank, frames: frames, encoderOnly: true).output else {
+            throw ModelError.wrongKind(operation: "features", kind: kind)
+        }
+        return (tokens, dim, values)
     }
 
     /// AudioSet probabilities [classes] of a fine-tuned model.
     public func probabilities(fbank: [Float], frames: Int) throws -> [Float] {
-        guard case .classifier(let predictor) = weights.head else {
+        guard kind == .finetuned else { throw ModelError.wrongKind(operation: "probabilities", kind: kind) }
+        guard case .probabilities(let values) = try forward(fbank: fbank, frames: frames).output else {
             throw ModelError.wrongKind(operation: "probabilities", kind: kind)
         }
-        let tokens = try run(fbank: fbank, frames: frames)
-        let start = now()
-        let result = classify(predictor, tokens: tokens)
-        stageTimes[stageTimes.count - 1].seconds = finalNormSeconds + elapsed(since: start)
-        return result
+        return values
     }
 
     /// Discrete acoustic tokens [tokens] of a tokenizer model (codebook indices).
     public func tokens(fbank: [Float], frames: Int) throws -> [Int64] {
-        guard case .tokenizer(let hidden, let projection, let codebook, let norms) = weights.head else {
+        guard kind == .tokenizer else { throw ModelError.wrongKind(operation: "tokens", kind: kind) }
+        guard case .tokens(let values) = try forward(fbank: fbank, frames: frames).output else {
             throw ModelError.wrongKind(operation: "tokens", kind: kind)
         }
-        let tokens = try run(fbank: fbank, frames: frames)
+        return values
+    }
+}
+
+/// One forward pass: the network's weights and threads with an arena of its own. Everything the
+/// pass writes lives in its arena, so passes on one network run side by side.
+final class ForwardPass {
+    let weights: ModelWeights
+    let loop: ParallelLoop
+    let arena: ForwardArena
+    let variant: FloatKernelVariant
+    let int8Kernel: Int8KernelVariant
+    /// Per-stage wall-clock times, filled as the pass runs.
+    private(set) var stageTimes: [StageTime]
+    /// Time of the encoder's final LayerNorm (pre-LN models), reported as part of "head".
+    private var finalNormSeconds = 0.0
+
+    init(network: BEATsNetwork, arena: ForwardArena) {
+        weights = network.weights
+        loop = network.loop
+        self.arena = arena
+        variant = network.rowKernels
+        int8Kernel = network.int8Kernel
+        stageTimes = [StageTime(name: "patch embedding", seconds: 0), StageTime(name: "positional conv", seconds: 0)]
+            + (0..<network.weights.dimensions.layers).map { StageTime(name: "layer \($0 + 1)", seconds: 0) }
+            + [StageTime(name: "head", seconds: 0)]
+    }
+
+    /// The head of the network's kind on the encoder output in `arena.hidden`.
+    func runHead(tokens: Int, encoderOnly: Bool) -> NetworkOutput {
         let start = now()
-        let result = quantize(hidden: hidden, projection: projection, codebook: codebook, codebookSquaredNorms: norms, tokens: tokens)
+        let output: NetworkOutput
+        switch encoderOnly ? .features : weights.head {
+        case .features:
+            let D = weights.dimensions.modelDim
+            output = .features(tokens: tokens, dim: D, values: Array(UnsafeBufferPointer(start: arena.hidden, count: tokens * D)))
+        case .classifier(let predictor):
+            output = .probabilities(classify(predictor, tokens: tokens))
+        case .tokenizer(let hidden, let projection, let codebook, let norms):
+            output = .tokens(quantize(hidden: hidden, projection: projection, codebook: codebook,
+                                      codebookSquaredNorms: norms, tokens: tokens))
+        }
         stageTimes[stageTimes.count - 1].seconds = finalNormSeconds + elapsed(since: start)
-        return result
+        return output
     }
 
     /// One group of the positional convolution into its columns of `arena.projected`, with lane
-    /// `lane`'s buffers; `innerLoop` splits the copies across threads, nil runs them inline.
-    private func convolveGroup(_ group: Int, tokens T: Int, lane: Int, innerLoop: ParallelLoop?) {
+    /// `lane`'s buffers, on the calling thread.
+    private func convolveGroup(_ group: Int, tokens T: Int, lane: Int) {
         let dims = weights.dimensions
         let (D, c, K, pad) = (dims.modelDim, dims.groupChannels, dims.convKernel, dims.convPadding)
         let paddedLength = T + 2 * pad
         let columnCount = c * K
-        let hidden = UncheckedSendable(arena.hidden)
-        let channels = UncheckedSendable(arena.convChannels(lane: lane))
-        let columns = UncheckedSendable(arena.convColumns(lane: lane))
-        let groupOutput = UncheckedSendable(arena.convGroupOutput(lane: lane))
-        let projected = UncheckedSendable(arena.projected)
-        func split(_ count: Int, minimumChunk: Int, _ body: (Range<Int>) -> Void) {
-            if let innerLoop { innerLoop.forEachChunk(count, minimumChunk: minimumChunk, body) } else { body(0..<count) }
-        }
-        split(c, minimumChunk: 1) { range in
-            for channel in range {
-                let row = channels.value + channel * paddedLength
-                row.update(repeating: 0, count: pad)
-                (row + pad + T).update(repeating: 0, count: paddedLength - pad - T)
-                let source = hidden.value + group * c + channel
-                for t in 0..<T { row[pad + t] = source[t * D] }
-            }
+        let (hidden, projected) = (arena.hidden, arena.projected)
+        let channels = arena.convChannels(lane: lane)
+        let columns = arena.convColumns(lane: lane)
+        let groupOutput = arena.convGroupOutput(lane: lane)
+        for channel in 0..<c {
+            let row = channels + channel * paddedLength
+            row.update(repeating: 0, count: pad)
+            (row + pad + T).update(repeating: 0, count: paddedLength - pad - T)
+            let source = hidden + group * c + channel
+            for t in 0..<T { row[pad + t] = source[t * D] }
         }
         for tileStart in stride(from: 0, to: T, by: arena.blockRows) {
             let tile = min(arena.blockRows, T - tileStart)
-            split(columnCount, minimumChunk: 64) { range in
-                for row in range {
-                    let (channel, tap) = row.quotientAndRemainder(dividingBy: K)
-                    (columns.value + row * tile).update(from: channels.value + channel * paddedLength + tileStart + tap, count: tile)
-                }
+            for row in 0..<columnCount {
+                let (channel, tap) = row.quotientAndRemainder(dividingBy: K)
+                (columns + row * tile).update(from: channels + channel * paddedLength + tileStart + tap, count: tile)
             }
             Matrix.multiply(rows: c, columns: tile, depth: columnCount,
                             weights.positionalConv.pointer + group * c * columnCount, leading: columnCount,
-                            columns.value, leading: tile, transposeB: false, into: groupOutput.value, leading: tile)
-            split(tile, minimumChunk: 32) { range in
-                for t in range {
-                    let target = projected.value + (tileStart + t) * D + group * c
-                    for channel in 0..<c { target[channel] = groupOutput.value[channel * tile + t] }
-                }
+                            columns, leading: tile, transposeB: false, into: groupOutput, leading: tile)
+            for t in 0..<tile {
+                let target = projected + (tileStart + t) * D + group * c
+                for channel in 0..<c { target[channel] = groupOutput[channel * tile + t] }
             }
         }
     }
 
     // MARK: - Encoder
 
-    /// Checks the input, grows the arena if needed, runs patch embedding and the encoder; the
-    /// result is in `arena.hidden`. Returns the token count.
-    private func run(fbank: [Float], frames: Int) throws -> Int {
-        let dims = weights.dimensions
-        guard frames >= dims.patchSize else { throw ModelError.tooFewFrames(frames: frames, minimum: dims.patchSize) }
-        guard frames <= maximumFrames else { throw ModelError.tooManyFrames(frames: frames, maximum: maximumFrames) }
-        let (expected, overflow) = frames.multipliedReportingOverflow(by: ModelDimensions.melBins)
-        guard !overflow, fbank.count == expected else {
-            throw ModelError.fbankSizeMismatch(frames: frames, expectedValues: overflow ? Int.max : expected, actualValues: fbank.count)
-        }
-        let tokens = dims.tokens(frames: frames)
-        if tokens > arena.capacityTokens {
-            arena = ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth,
-                                 tokens: tokens, blockRows: blockRows, lanes: lanes)
-        }
-        // OpenBLAS's thread count is process-wide; set ours for every pass so models opened with
-        // different counts each run with their own.
-        BLASBackend.setThreadCount(blasThreads)
-        fbank.withUnsafeBufferPointer { encode($0.baseAddress!, frames: frames, tokens: tokens) }
-        return tokens
-    }
-
-    private func encode(_ fbank: UnsafePointer<Float>, frames: Int, tokens T: Int) {
+    func encode(_ fbank: UnsafePointer<Float>, tokens T: Int) {
         let dims = weights.dimensions
         var start = now()
         embedPatches(fbank, tokens: T)
@@ -243,17 +277,17 @@ public final class BEATsModel {
         for token in 0..<T {
             let timePatch = token / frequencyPatches, frequencyPatch = token % frequencyPatches
             for row in 0..<P {
-                let source = fbank + (timePatch * P + row) * ModelDimensions.melBins + frequencyPatch * P
+                let source = fbank + (timePatch * P + row) * BEATsAudio.melBins + frequencyPatch * P
                 (patches + token * P * P + row * P).update(from: source, count: P)
             }
         }
         Matrix.multiply(rows: T, columns: E, depth: P * P, patches, leading: P * P,
                         weights.patchEmbedding.pointer, leading: P * P, transposeB: true,
-                        into: arena.embedded, leading: E)
+                        into: arena.embedded, leading: E, splitting: loop)
         if let projection = weights.postExtractProjection {
             layerNorm(into: arena.embedded, arena.embedded, bias: weights.patchEmbeddingBias?.pointer, residual: nil,
                       norm: weights.patchNorm, rows: T, width: E)
-            projection.multiply(arena.embedded, leading: E, rows: T, into: arena.hidden, leading: D)
+            projection.multiply(arena.embedded, leading: E, rows: T, into: arena.hidden, leading: D, in: self)
             addBias(arena.hidden, projection.bias, rows: T, width: D)
         } else {
             layerNorm(into: arena.hidden, arena.embedded, bias: weights.patchEmbeddingBias?.pointer, residual: nil,
@@ -272,8 +306,8 @@ public final class BEATsModel {
     /// kernel gives T + 1 outputs; the last is dropped (SamePad).
     private func addPositionalConvolution(tokens T: Int) {
         let dims = weights.dimensions
-        forEachInLanes(dims.convGroups) { group, lane, innerLoop in
-            convolveGroup(group, tokens: T, lane: lane, innerLoop: innerLoop)
+        forEachInLanes(dims.convGroups) { group, lane in
+            convolveGroup(group, tokens: T, lane: lane)
         }
         let D = dims.modelDim
         let projected = UncheckedSendable(arena.projected)
@@ -282,7 +316,7 @@ public final class BEATsModel {
         let encoderNorm = dims.layerNormFirst ? nil : weights.encoderNorm
         loop.forEachChunk(T, minimumChunk: 8) { range in
             let offset = range.lowerBound * D
-            beats_bias_activation(variant, projected.value + offset, D, range.count, D, bias.value, BEATS_ACTIVATION_GELU)
+            variant.biasActivation(projected.value + offset, leading: D, rows: range.count, columns: D, bias: bias.value, .gelu)
         }
         layerNorm(into: arena.hidden, arena.projected, bias: nil, residual: arena.hidden, residualScale: 1,
                   norm: encoderNorm, rows: T, width: D)
@@ -329,75 +363,57 @@ public final class BEATsModel {
     private func selfAttention(_ attention: AttentionWeights, input: UnsafeMutablePointer<Float>, tokens T: Int) {
         let dims = weights.dimensions
         let (D, H) = (dims.modelDim, dims.heads)
-        attention.query.multiply(input, leading: D, rows: T, into: arena.query, leading: D)
-        attention.key.multiply(input, leading: D, rows: T, into: arena.key, leading: D)
-        attention.value.multiply(input, leading: D, rows: T, into: arena.value, leading: D)
+        attention.query.multiply(input, leading: D, rows: T, into: arena.query, leading: D, in: self)
+        attention.key.multiply(input, leading: D, rows: T, into: arena.key, leading: D, in: self)
+        attention.value.multiply(input, leading: D, rows: T, into: arena.value, leading: D, in: self)
         let q = UncheckedSendable(arena.query), k = UncheckedSendable(arena.key), v = UncheckedSendable(arena.value)
         let biases = UncheckedSendable((attention.query.bias?.pointer, attention.key.bias?.pointer, attention.value.bias?.pointer))
         loop.forEachChunk(T, minimumChunk: 8) { range in
             let offset = range.lowerBound * D
-            beats_bias_activation(variant, q.value + offset, D, range.count, D, biases.value.0, BEATS_ACTIVATION_LINEAR)
-            beats_bias_activation(variant, k.value + offset, D, range.count, D, biases.value.1, BEATS_ACTIVATION_LINEAR)
-            beats_bias_activation(variant, v.value + offset, D, range.count, D, biases.value.2, BEATS_ACTIVATION_LINEAR)
+            variant.biasActivation(q.value + offset, leading: D, rows: range.count, columns: D, bias: biases.value.0, .linear)
+            variant.biasActivation(k.value + offset, leading: D, rows: range.count, columns: D, bias: biases.value.1, .linear)
+            variant.biasActivation(v.value + offset, leading: D, rows: range.count, columns: D, bias: biases.value.2, .linear)
         }
         let gated = attention.gateLinear != nil
         if let gateLinear = attention.gateLinear, let gateScale = attention.gateScale {
             computeGates(gateLinear, gateScale: gateScale, tokens: T)
         }
 
-        forEachInLanes(H) { head, lane, innerLoop in
-            attendHead(head, tokens: T, gated: gated, lane: lane, softmaxLoop: innerLoop)
+        forEachInLanes(H) { head, lane in
+            attendHead(head, tokens: T, gated: gated, lane: lane)
         }
-        attention.output.multiply(arena.context, leading: D, rows: T, into: arena.projected, leading: D)
+        attention.output.multiply(arena.context, leading: D, rows: T, into: arena.projected, leading: D, in: self)
     }
 
-    /// Runs `body(item, lane, innerLoop)` for every item in `0..<count` (attention heads, conv
-    /// groups). With lanes (see `blasThreads`) the items are split across our threads, each item
-    /// on one thread with lane `lane`'s scratch and no inner loop; otherwise they run one after
-    /// another on lane 0's scratch, and `innerLoop` parallelises each item's element-wise work
-    /// while OpenBLAS threads its GEMMs.
-    private func forEachInLanes(_ count: Int, _ body: (_ item: Int, _ lane: Int, _ innerLoop: ParallelLoop?) -> Void) {
-        if lanes > 1 {
-            loop.forEachLane(count, lanes: lanes) { lane, items in
-                for item in items { body(item, lane, nil) }
-            }
-        } else {
-            for item in 0..<count { body(item, 0, loop) }
+    /// Runs `body(item, lane)` for every item in `0..<count` (attention heads, conv groups),
+    /// the items split across the pass's threads, each item on one thread with lane `lane`'s
+    /// scratch (its GEMMs single-threaded: OpenBLAS never threads).
+    private func forEachInLanes(_ count: Int, _ body: (_ item: Int, _ lane: Int) -> Void) {
+        loop.forEachLane(count, lanes: loop.threads) { lane, items in
+            for item in items { body(item, lane) }
         }
     }
 
     /// One head's attention into its columns of `arena.context`, query block by query block:
     /// scores = q·kᵀ (scaled), softmax with the relative position bias, context = scores·v, the
-    /// softmax normalisation applied to the narrow product, with lane `lane`'s scores and sums.
-    /// `softmaxLoop` splits the softmax rows across threads; nil runs it on the calling thread.
-    private func attendHead(_ head: Int, tokens T: Int, gated: Bool, lane: Int, softmaxLoop: ParallelLoop?) {
+    /// softmax normalisation applied to the narrow product, with lane `lane`'s scores and sums,
+    /// on the calling thread.
+    private func attendHead(_ head: Int, tokens T: Int, gated: Bool, lane: Int) {
         let scores = arena.scores(lane: lane), inverseSums = arena.inverseSums(lane: lane)
         let dims = weights.dimensions
         let (D, headDim) = (dims.modelDim, dims.headDim)
         let hasBias = weights.relativePosition != nil
         let scaling = Float(1 / Double(headDim).squareRoot())
         let offsets = 2 * T - 1
-        let variant = self.variant
-        let headBias = hasBias ? UncheckedSendable(Optional(UnsafePointer(arena.biasByOffset + head * offsets)))
-                               : UncheckedSendable(Optional<UnsafePointer<Float>>.none)
-        let headGates = gated ? UncheckedSendable(Optional(UnsafePointer(arena.gates + head * T)))
-                              : UncheckedSendable(Optional<UnsafePointer<Float>>.none)
-        let scoresBuffer = UncheckedSendable(scores), sums = UncheckedSendable(inverseSums)
+        let headBias = hasBias ? UnsafePointer(arena.biasByOffset + head * offsets) : nil
+        let headGates = gated ? UnsafePointer(arena.gates + head * T) : nil
         for blockStart in stride(from: 0, to: T, by: arena.blockRows) {
             let rows = min(arena.blockRows, T - blockStart)
             Matrix.multiply(rows: rows, columns: T, depth: headDim, arena.query + blockStart * D + head * headDim, leading: D,
                             arena.key + head * headDim, leading: D, transposeB: true, into: scores, leading: T,
                             alpha: scaling / 32)
-            let softmax = { (range: Range<Int>) in
-                beats_attention_softmax(variant, scoresBuffer.value + range.lowerBound * T, T, range.count, T,
-                                        blockStart + range.lowerBound, 32, headBias.value, headGates.value,
-                                        sums.value + range.lowerBound)
-            }
-            if let softmaxLoop {
-                softmaxLoop.forEachChunk(rows, minimumChunk: 8, softmax)
-            } else {
-                softmax(0..<rows)
-            }
+            variant.attentionSoftmax(scores, leading: T, rows: rows, columns: T, firstRow: blockStart, postScale: 32,
+                                     biasByOffset: headBias, gates: headGates, inverseSums: inverseSums)
             let headContext = arena.context + blockStart * D + head * headDim
             Matrix.multiply(rows: rows, columns: headDim, depth: T, scores, leading: T,
                             arena.value + head * headDim, leading: D, transposeB: false,
@@ -418,7 +434,7 @@ public final class BEATsModel {
         let dims = weights.dimensions
         let (H, headDim) = (dims.heads, dims.headDim)
         // The unscaled q [T, D] is [T·H, head_dim] row-major: one GEMM for all heads.
-        gateLinear.multiply(arena.query, leading: headDim, rows: T * H, into: arena.gateProjections, leading: 8)
+        gateLinear.multiply(arena.query, leading: headDim, rows: T * H, into: arena.gateProjections, leading: 8, in: self)
         let projections = arena.gateProjections
         let bias = gateLinear.bias?.pointer
         for t in 0..<T {
@@ -439,25 +455,26 @@ public final class BEATsModel {
         let dims = weights.dimensions
         let (D, F) = (dims.modelDim, dims.feedForwardDim)
         let width = layer.feedForwardIn.outputs
-        layer.feedForwardIn.multiply(input, leading: D, rows: T, into: arena.feedForward, leading: width)
+        layer.feedForwardIn.multiply(input, leading: D, rows: T, into: arena.feedForward, leading: width, in: self)
         let hidden = UncheckedSendable(arena.feedForward)
         let bias = UncheckedSendable(layer.feedForwardIn.bias?.pointer)
         let fc2Input: UnsafeMutablePointer<Float>
         switch weights.activation {
         case .kernel(let activation):
             loop.forEachChunk(T, minimumChunk: 4) { range in
-                beats_bias_activation(variant, hidden.value + range.lowerBound * width, width, range.count, width, bias.value, activation)
+                variant.biasActivation(hidden.value + range.lowerBound * width, leading: width, rows: range.count, columns: width, bias: bias.value, activation)
             }
             fc2Input = arena.feedForward
         case .gluSwish:
             let output = UncheckedSendable(arena.gluOutput)
             loop.forEachChunk(T, minimumChunk: 4) { range in
-                beats_bias_glu_swish(variant, output.value + range.lowerBound * F, F, hidden.value + range.lowerBound * width, width,
-                                     range.count, F, bias.value)
+                variant.biasGLUSwish(into: output.value + range.lowerBound * F, leading: F,
+                                     hidden.value + range.lowerBound * width, leading: width, rows: range.count, columns: F,
+                                     bias: bias.value)
             }
             fc2Input = arena.gluOutput
         }
-        layer.feedForwardOut.multiply(fc2Input, leading: F, rows: T, into: arena.projected, leading: D)
+        layer.feedForwardOut.multiply(fc2Input, leading: F, rows: T, into: arena.projected, leading: D, in: self)
     }
 
     // MARK: - Heads
@@ -473,7 +490,7 @@ public final class BEATsModel {
             for t in 0..<T { sum += Double(hidden[t * D + index]) }
             meanRow[index] = Float(sum / Double(T))
         }
-        predictor.multiply(meanRow, leading: D, rows: 1, into: arena.headOutput, leading: predictor.outputs)
+        predictor.multiply(meanRow, leading: D, rows: 1, into: arena.headOutput, leading: predictor.outputs, in: self)
         return (0..<predictor.outputs).map { index in
             let logit = arena.headOutput[index] + (predictor.bias?[index] ?? 0)
             return 1 / (1 + Foundation.exp(-logit))
@@ -486,12 +503,12 @@ public final class BEATsModel {
                           tokens T: Int) -> [Int64] {
         let D = weights.dimensions.modelDim
         let (codeDim, codes) = (projection.outputs, codebook.shape[0])
-        hidden.multiply(arena.hidden, leading: D, rows: T, into: arena.headHidden, leading: D)
-        beats_bias_activation(variant, arena.headHidden, D, T, D, hidden.bias?.pointer, BEATS_ACTIVATION_TANH)
+        hidden.multiply(arena.hidden, leading: D, rows: T, into: arena.headHidden, leading: D, in: self)
+        variant.biasActivation(arena.headHidden, leading: D, rows: T, columns: D, bias: hidden.bias?.pointer, .tanh)
         let z = arena.headOutput
         let dots = arena.headOutput + T * codeDim
-        projection.multiply(arena.headHidden, leading: D, rows: T, into: z, leading: codeDim)
-        beats_bias_activation(variant, z, codeDim, T, codeDim, projection.bias?.pointer, BEATS_ACTIVATION_LINEAR)
+        projection.multiply(arena.headHidden, leading: D, rows: T, into: z, leading: codeDim, in: self)
+        variant.biasActivation(z, leading: codeDim, rows: T, columns: codeDim, bias: projection.bias?.pointer, .linear)
         for t in 0..<T {
             let row = z + t * codeDim
             var squares: Float = 0
@@ -500,7 +517,7 @@ public final class BEATsModel {
             for index in 0..<codeDim { row[index] /= norm }
         }
         Matrix.multiply(rows: T, columns: codes, depth: codeDim, z, leading: codeDim, codebook.pointer, leading: codeDim,
-                        transposeB: true, into: dots, leading: codes)
+                        transposeB: true, into: dots, leading: codes, splitting: loop)
         return (0..<T).map { t in
             let row = z + t * codeDim
             var squares: Float = 0
@@ -524,8 +541,7 @@ public final class BEATsModel {
         guard let bias else { return }
         let target = UncheckedSendable(matrix), values = UncheckedSendable(bias.pointer)
         loop.forEachChunk(rows, minimumChunk: 8) { range in
-            beats_bias_activation(variant, target.value + range.lowerBound * width, width, range.count, width, values.value,
-                                  BEATS_ACTIVATION_LINEAR)
+            variant.biasActivation(target.value + range.lowerBound * width, leading: width, rows: range.count, columns: width, bias: values.value, .linear)
         }
     }
 
@@ -537,9 +553,10 @@ public final class BEATsModel {
         loop.forEachChunk(rows, minimumChunk: 8) { range in
             let (output, input, bias, residual, gamma, beta) = pointers.value
             let offset = range.lowerBound * width
-            beats_bias_residual_layer_norm(variant, output + offset, width, input + offset, width, bias,
-                                           residual.map { $0 + offset }, width, residualScale,
-                                           gamma, beta, LayerNormWeights.epsilon, range.count, width)
+            variant.biasResidualLayerNorm(into: output + offset, leading: width, input + offset, leading: width, bias: bias,
+                                          residual: residual.map { UnsafePointer($0 + offset) }, leading: width,
+                                          residualScale: residualScale, gamma: gamma, beta: beta,
+                                          epsilon: LayerNormWeights.epsilon, rows: range.count, columns: width)
         }
     }
 

@@ -1,0 +1,54 @@
+/// Errors of the library's own checks (the stages underneath have their own typed errors:
+/// `CheckpointError`, `NativeFormatError`, ``AudioError``, ``ModelError``).
+public enum BEATsError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The operation needs another kind of model: `classify` a fine-tuned one, `tokens` a tokenizer.
+    case wrongKind(operation: String, needs: ModelKind, model: String, kind: ModelKind)
+    /// An audio file was given where a model file was expected (arguments swapped, usually).
+    case audioInsteadOfModel(path: String, format: String)
+    /// A clip (or a window of it) shorter than one BEATs patch.
+    case audioTooShort(source: String, seconds: Double, minimumSeconds: Double)
+    /// Window length or hop that is not a positive number of seconds.
+    case invalidWindowing(String)
+    /// `beats tensor` asked for a name the file does not have.
+    case noSuchTensor(file: String, name: String, detail: String)
+    /// A file that contradicts itself (lists a tensor it cannot return, say).
+    case inconsistentFile(String)
+    /// An output path that cannot be written: a directory, a missing directory, no permission.
+    case cannotWrite(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .wrongKind(let operation, let needs, let model, let kind):
+            return "\(model) is a \(kind.displayName) model; \(operation) needs a \(needs.displayName) model"
+        case .audioInsteadOfModel(let path, let format):
+            return "\(path) is audio (\(format)), not a model: expected a PyTorch checkpoint or a native .beatsw file"
+        case .audioTooShort(let source, let seconds, let minimum):
+            return "\(source): audio is \(Self.seconds(seconds)) long; BEATs needs at least \(Self.seconds(minimum)) (one 16-frame patch)"
+        case .invalidWindowing(let reason):
+            return "windows: \(reason)"
+        case .noSuchTensor(let file, let name, let detail):
+            return "\(file) has no tensor '\(name)' (\(detail))"
+        case .inconsistentFile(let reason):
+            return reason
+        case .cannotWrite(let path, let reason):
+            return "cannot write \(path): \(reason)"
+        }
+    }
+
+    static func seconds(_ value: Double) -> String {
+        let text = String(Int((value * 1000).rounded()))
+        let padded = String(repeating: "0", count: max(0, 4 - text.count)) + text
+        return padded.dropLast(3) + "." + padded.suffix(3) + " s"
+    }
+}
+
+extension ModelKind {
+    /// How people write the kind: "pre-trained", "fine-tuned (AudioSet)", "tokenizer".
+    public var displayName: String {
+        switch self {
+        case .pretrained: return "pre-trained"
+        case .finetuned: return "fine-tuned (AudioSet)"
+        case .tokenizer: return "tokenizer"
+        }
+    }
+}

@@ -1,0 +1,266 @@
+import BEATsCore
+import BEATsRuntime
+import Dispatch
+import Foundation
+
+/// A BEATs model opened from any supported file, ready to tag, embed or tokenize audio.
+///
+/// ```swift
+/// let model = try BEATsModel(contentsOf: URL(fileURLWithPath: "model.beatsw"))
+/// for label in try await model.classify(contentsOf: URL(fileURLWithPath: "clip.wav"), top: 5) {
+///     print(label.probability, label.name)
+/// }
+/// ```
+///
+/// The file is recognised by its content: an official PyTorch checkpoint (`.pt`, zip or legacy)
+/// or a native file written by `beats convert` (float32, float16 or int8). Weights are memory
+/// mapped and used in place where they can be.
+///
+/// A model is `Sendable` and serves many tasks at once: weights are shared read-only, and each
+/// call takes its own working memory, so concurrent calls on one model give exactly what serial
+/// calls give. The `async` methods run the work off the cooperative thread pool.
+public final class BEATsModel: Sendable {
+    /// How a model runs.
+    public struct Configuration: Sendable, Equatable {
+        /// Threads one call splits its work across (attention heads, GEMM bands, rows). Calls
+        /// running concurrently each use this many.
+        public var threads: Int
+        /// Longest clip or window a call accepts, in fbank frames of 10 ms (65 536 ≈ 11 minutes).
+        /// Working memory grows linearly with length, attention time quadratically; use
+        /// ``Windowing`` for long recordings.
+        public var maximumFrames: Int
+
+        /// `threads` defaults to the machine's active processor count.
+        public init(threads: Int = ProcessInfo.processInfo.activeProcessorCount, maximumFrames: Int = BEATsAudio.maximumFrames) {
+            self.threads = max(1, threads)
+            self.maximumFrames = maximumFrames
+        }
+    }
+
+    /// The weight file as read (lower-level access: tensors, format name, config).
+    public let weights: any WeightStore
+    /// The network computing from fbank features (lower-level access: stage timings).
+    public let network: BEATsNetwork
+    /// What the model outputs: features, AudioSet probabilities or tokens.
+    public let kind: ModelKind
+    /// The official `cfg` of the checkpoint the model came from.
+    public let config: BEATsConfig
+    /// The classifier's classes (index, MID, display name); empty unless ``kind`` is `.finetuned`.
+    public let classLabels: [AudioSetLabel]
+    /// Where the model was read from (path as given), for messages.
+    public let source: String
+
+    /// Opens the model file at `url` (by content) and prepares it to run.
+    public convenience init(contentsOf url: URL, configuration: Configuration = Configuration()) throws {
+        try self.init(path: url.path, configuration: configuration)
+    }
+
+    /// Opens the model file at `path` (by content) and prepares it to run.
+    public convenience init(path: String, configuration: Configuration = Configuration()) throws {
+        try self.init(weights: try ModelFile.open(path: path), source: path, configuration: configuration)
+    }
+
+    /// A model over weights already opened (a checkpoint or native file from the lower modules).
+    public init(weights: any WeightStore, source: String = "model", configuration: Configuration = Configuration()) throws {
+        self.weights = weights
+        self.source = source
+        network = try BEATsNetwork(weights: weights, threads: configuration.threads, capacityFrames: 1024,
+                                   maximumFrames: configuration.maximumFrames)
+        kind = weights.kind
+        config = weights.config
+        classLabels = weights.labels
+    }
+
+    /// Name of the file format the model came from: "pytorch-zip", "pytorch-legacy" or "beatsw".
+    public var fileFormat: String { weights.formatName }
+
+    /// Fewest 16 kHz samples a clip needs: one patch of fbank frames.
+    public var minimumSamples: Int {
+        BEATsAudio.frameLength + (network.patchFrames - 1) * BEATsAudio.frameShift
+    }
+
+    // MARK: - One clip
+
+    /// The official output of this model's kind for `clip` (what `beats run` writes): features
+    /// of a pre-trained model, probabilities of a fine-tuned one, tokens of a tokenizer.
+    /// A clip at another rate than 16 kHz is resampled first, as torchaudio does.
+    public func output(for clip: AudioClip) throws -> ModelOutput {
+        try run(clip, source: "audio").output
+    }
+
+    /// The `top` most probable AudioSet classes for `clip` (fine-tuned models).
+    public func classify(_ clip: AudioClip, top: Int = 5) throws -> [LabelScore] {
+        LabelScore.ranked(try probabilities(for: clip), labels: classLabels, top: top)
+    }
+
+    /// Every class's probability for `clip`, in classifier order (fine-tuned models).
+    public func probabilities(for clip: AudioClip) throws -> [Float] {
+        try require(.finetuned, for: "classify")
+        guard case .probabilities(let values) = try output(for: clip) else { throw unexpectedOutput() }
+        return values
+    }
+
+    /// The encoder's features [tokens, dimension] for `clip` (pre-trained models).
+    public func features(of clip: AudioClip) throws -> Features {
+        try require(.pretrained, for: "features")
+        guard case .features(let features) = try output(for: clip) else { throw unexpectedOutput() }
+        return features
+    }
+
+    /// The discrete acoustic tokens of `clip` (tokenizer models): codebook indices, one per patch.
+    public func tokens(of clip: AudioClip) throws -> [Int] {
+        try require(.tokenizer, for: "tokenize")
+        guard case .tokens(let tokens) = try output(for: clip) else { throw unexpectedOutput() }
+        return tokens
+    }
+
+    /// The official output for `clip` and how long each stage of the forward pass took.
+    public func run(_ clip: AudioClip, source: String = "audio") throws -> (output: ModelOutput, stageTimes: [StageTime]) {
+        let samples = try samples16k(clip)
+        try checkLength(samples.count, source: source)
+        let fbank = try KaldiFbank.beatsFeatures(samples)
+        let result = try network.forward(fbank: fbank.values, frames: fbank.frames)
+        return (ModelOutput(result.output), result.stageTimes)
+    }
+
+    // MARK: - Files
+
+    /// Decodes the audio file at `url` and returns the official output of this model's kind.
+    public func output(contentsOf url: URL) throws -> ModelOutput {
+        try run(try AudioClip(contentsOf: url), source: url.path).output
+    }
+
+    /// Decodes the audio file at `url` and returns its `top` most probable AudioSet classes.
+    public func classify(contentsOf url: URL, top: Int = 5) throws -> [LabelScore] {
+        try require(.finetuned, for: "classify")
+        guard case .probabilities(let values) = try output(contentsOf: url) else { throw unexpectedOutput() }
+        return LabelScore.ranked(values, labels: classLabels, top: top)
+    }
+
+    /// Decodes the audio file at `url` and returns its features (pre-trained models).
+    public func features(contentsOf url: URL) throws -> Features {
+        try require(.pretrained, for: "features")
+        guard case .features(let features) = try output(contentsOf: url) else { throw unexpectedOutput() }
+        return features
+    }
+
+    /// Decodes the audio file at `url` and returns its acoustic tokens (tokenizer models).
+    public func tokens(contentsOf url: URL) throws -> [Int] {
+        try require(.tokenizer, for: "tokenize")
+        guard case .tokens(let tokens) = try output(contentsOf: url) else { throw unexpectedOutput() }
+        return tokens
+    }
+
+    // MARK: - Long audio
+
+    /// The official output for each window of `clip` (see ``Windowing``).
+    public func outputs(for clip: AudioClip, windows windowing: Windowing, source: String = "audio") throws -> [WindowResult<ModelOutput>] {
+        let samples = try samples16k(clip)
+        let rate = Double(BEATsAudio.sampleRate)
+        return try windowing.ranges(sampleCount: samples.count, sampleRate: BEATsAudio.sampleRate, minimumSamples: minimumSamples)
+            .map { range in
+                let window = AudioClip(sampleRate: BEATsAudio.sampleRate, samples: Array(samples[range]))
+                let label = "\(source) window \(BEATsError.seconds(Double(range.lowerBound) / rate))"
+                return WindowResult(start: Double(range.lowerBound) / rate, end: Double(range.upperBound) / rate,
+                                    value: try run(window, source: label).output)
+            }
+    }
+
+    /// Per-window labels of long audio and, per class, its maximum over windows (fine-tuned
+    /// models): a timeline for sound-event detection and one label set for the recording.
+    public func classify(_ clip: AudioClip, windows windowing: Windowing, top: Int = 5) throws -> WindowedClassification {
+        try require(.finetuned, for: "classify")
+        let results = try outputs(for: clip, windows: windowing)
+        var maxima: [Float] = []
+        var timeline: [WindowResult<[LabelScore]>] = []
+        for result in results {
+            guard case .probabilities(let values) = result.value else { throw unexpectedOutput() }
+            maxima = maxima.isEmpty ? values : zip(maxima, values).map { max($0, $1) }
+            timeline.append(WindowResult(start: result.start, end: result.end,
+                                         value: LabelScore.ranked(values, labels: classLabels, top: top)))
+        }
+        return WindowedClassification(windows: timeline, labels: LabelScore.ranked(maxima, labels: classLabels, top: top))
+    }
+
+    // MARK: - Checks
+
+    private func samples16k(_ clip: AudioClip) throws -> [Float] {
+        try AudioLoader.resampled(clip, to: BEATsAudio.sampleRate).samples
+    }
+
+    private func checkLength(_ count: Int, source: String) throws {
+        guard count >= minimumSamples else {
+            let rate = Double(BEATsAudio.sampleRate)
+            throw BEATsError.audioTooShort(source: source, seconds: Double(count) / rate, minimumSeconds: Double(minimumSamples) / rate)
+        }
+    }
+
+    private func require(_ needed: ModelKind, for operation: String) throws {
+        guard kind == needed else { throw BEATsError.wrongKind(operation: operation, needs: needed, model: source, kind: kind) }
+    }
+
+    private func unexpectedOutput() -> ModelError { .wrongKind(operation: "this output", kind: kind) }
+}
+
+// MARK: - async
+
+extension BEATsModel {
+    /// ``output(for:)`` off the cooperative thread pool.
+    public func output(for clip: AudioClip) async throws -> ModelOutput {
+        try await Self.detached { try self.output(for: clip) }
+    }
+
+    /// ``classify(_:top:)`` off the cooperative thread pool.
+    public func classify(_ clip: AudioClip, top: Int = 5) async throws -> [LabelScore] {
+        try await Self.detached { try self.classify(clip, top: top) }
+    }
+
+    /// ``classify(contentsOf:top:)`` off the cooperative thread pool: decoding and inference.
+    public func classify(contentsOf url: URL, top: Int = 5) async throws -> [LabelScore] {
+        try await Self.detached { try self.classify(contentsOf: url, top: top) }
+    }
+
+    /// ``features(of:)`` off the cooperative thread pool.
+    public func features(of clip: AudioClip) async throws -> Features {
+        try await Self.detached { try self.features(of: clip) }
+    }
+
+    /// ``tokens(of:)`` off the cooperative thread pool.
+    public func tokens(of clip: AudioClip) async throws -> [Int] {
+        try await Self.detached { try self.tokens(of: clip) }
+    }
+
+    /// ``classify(_:windows:top:)`` off the cooperative thread pool.
+    public func classify(_ clip: AudioClip, windows: Windowing, top: Int = 5) async throws -> WindowedClassification {
+        try await Self.detached { try self.classify(clip, windows: windows, top: top) }
+    }
+
+    /// Runs CPU-bound work on a Dispatch queue and resumes the caller when it is done, so a long
+    /// forward pass never occupies one of Swift concurrency's few cooperative threads.
+    static func detached<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                continuation.resume(with: Result { try work() })
+            }
+        }
+    }
+}
+
+extension ModelOutput {
+    init(_ output: NetworkOutput) {
+        switch output {
+        case .features(let tokens, let dim, let values): self = .features(Features(tokenCount: tokens, dimension: dim, values: values))
+        case .probabilities(let values): self = .probabilities(values)
+        case .tokens(let values): self = .tokens(values.map { Int($0) })
+        }
+    }
+}
+
+extension AudioClip {
+    /// Decodes the audio file at `url` to mono float samples at its own sample rate's 16 kHz
+    /// equivalent (resampled as torchaudio does), recognising the format by content. Refuses
+    /// clips longer than the runtime takes (≈ 655 s).
+    public init(contentsOf url: URL) throws {
+        self = try AudioLoader.load(path: url.path)
+    }
+}

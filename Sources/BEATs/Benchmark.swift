@@ -1,0 +1,111 @@
+import BEATsRuntime
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Times a model on one clip: what `beats bench` reports.
+public struct BenchmarkReport: Sendable, Encodable {
+    public struct Stage: Sendable, Encodable {
+        public var name: String
+        public var median_seconds: Double
+    }
+
+    public var model: String
+    public var format: String
+    public var kind: String
+    public var clip_seconds: Double
+    public var threads: Int
+    public var runs: Int
+    /// Opening the file (header, tensor table).
+    public var open_seconds: Double
+    /// Preparing the weights to run (checks, int8 packing, first arena).
+    public var load_seconds: Double
+    public var median_seconds: Double
+    public var min_seconds: Double
+    public var max_seconds: Double
+    public var real_time_factor: Double
+    /// "fbank", then the forward pass's stages, medians over the runs.
+    public var stages: [Stage]
+    public var peak_rss_bytes: Int
+    public var openblas: String
+    public var openblas_library: String
+    public var openblas_core: String
+    public var openblas_threads: Int
+    public var int8_kernel: String
+    public var int8_weights: Bool
+    public var cpu_features: [String]
+
+    /// Opens `modelPath`, runs one warm-up and `runs` timed passes over `clip` (fbank, encoder,
+    /// head) with `threads` threads, and reports medians.
+    public static func measure(modelPath: String, clip: AudioClip, runs: Int, threads: Int) throws -> BenchmarkReport {
+        let openStart = DispatchTime.now()
+        let weights = try ModelFile.open(path: modelPath)
+        let openSeconds = seconds(since: openStart)
+        let loadStart = DispatchTime.now()
+        let model = try BEATsModel(weights: weights, source: modelPath, configuration: .init(threads: threads))
+        let loadSeconds = seconds(since: loadStart)
+        let samples = try AudioLoader.resampled(clip, to: BEATsAudio.sampleRate).samples
+
+        var totals: [Double] = []
+        var stageSamples: [String: [Double]] = [:]
+        var stageOrder: [String] = []
+        for iteration in 0...runs {
+            let start = DispatchTime.now()
+            let fbank = try KaldiFbank.beatsFeatures(samples)
+            let fbankSeconds = seconds(since: start)
+            let result = try model.network.forward(fbank: fbank.values, frames: fbank.frames)
+            let total = seconds(since: start)
+            guard iteration > 0 else { continue }  // warm-up
+            totals.append(total)
+            for (name, stageSeconds) in [("fbank", fbankSeconds)] + result.stageTimes.map({ ($0.name, $0.seconds) }) {
+                if stageSamples[name] == nil { stageOrder.append(name) }
+                stageSamples[name, default: []].append(stageSeconds)
+            }
+        }
+        let clipSeconds = Double(samples.count) / Double(BEATsAudio.sampleRate)
+        let median = Self.median(totals)
+        return BenchmarkReport(
+            model: modelPath, format: weights.formatName, kind: weights.kind.rawValue, clip_seconds: clipSeconds,
+            threads: model.network.threads, runs: runs, open_seconds: openSeconds, load_seconds: loadSeconds,
+            median_seconds: median, min_seconds: totals.min() ?? 0, max_seconds: totals.max() ?? 0,
+            real_time_factor: median / clipSeconds,
+            stages: stageOrder.map { Stage(name: $0, median_seconds: Self.median(stageSamples[$0] ?? [])) },
+            peak_rss_bytes: peakResidentBytes(), openblas: BLASBackend.configuration,
+            openblas_library: BLASBackend.library, openblas_core: BLASBackend.coreName, openblas_threads: BLASBackend.threadCount,
+            int8_kernel: model.network.int8Kernel.description, int8_weights: model.network.usesInt8Weights,
+            cpu_features: RuntimeEnvironment.cpuFeatures)
+    }
+
+    static func seconds(since start: DispatchTime) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// Peak resident set size of this process (`getrusage`, kilobytes on Linux).
+    public static func peakResidentBytes() -> Int {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int(usage.ru_maxrss) * 1024
+    }
+
+    /// A deterministic clip with speech-like spectral movement: a swept tone plus noise, 16 kHz.
+    public static func testSignal(seconds: Double) -> AudioClip {
+        let count = Int(seconds * Double(BEATsAudio.sampleRate))
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let samples = (0..<count).map { index -> Float in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let noise = Float(Int64(bitPattern: state) >> 40) / Float(1 << 23)
+            let time = Double(index) / Double(BEATsAudio.sampleRate)
+            let tone = sin(2 * Double.pi * (200 * time + 150 * time * time))
+            return Float(0.3 * tone) + 0.05 * noise
+        }
+        return AudioClip(sampleRate: BEATsAudio.sampleRate, samples: samples)
+    }
+}

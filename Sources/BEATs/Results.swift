@@ -1,0 +1,158 @@
+import BEATsCore
+
+/// One AudioSet class with its probability for a clip, as `classify` ranks them.
+public struct LabelScore: Sendable, Equatable, Codable {
+    /// Position of the class in the classifier's output.
+    public var index: Int
+    /// AudioSet machine id, e.g. `/m/09x0r` ("" when the file has no label for the index).
+    public var mid: String
+    /// Display name, e.g. "Speech" ("class N" when the file has no label for the index).
+    public var name: String
+    /// Sigmoid probability of the class, as the official model returns it.
+    public var probability: Float
+
+    public init(index: Int, mid: String, name: String, probability: Float) {
+        self.index = index
+        self.mid = mid
+        self.name = name
+        self.probability = probability
+    }
+
+    /// The `top` most probable classes of `probabilities`, most probable first (ties by index),
+    /// named from `labels`.
+    public static func ranked(_ probabilities: [Float], labels: [AudioSetLabel], top: Int) -> [LabelScore] {
+        probabilities.indices
+            .sorted { probabilities[$0] != probabilities[$1] ? probabilities[$0] > probabilities[$1] : $0 < $1 }
+            .prefix(max(0, top))
+            .map { index in
+                let label = index < labels.count ? labels[index] : nil
+                return LabelScore(index: index, mid: label?.mid ?? "", name: label?.name ?? "class \(index)",
+                                  probability: probabilities[index])
+            }
+    }
+}
+
+/// A pre-trained model's features for a clip: one row of `dimension` values per token.
+public struct Features: Sendable, Equatable {
+    /// Tokens (time × frequency patches: 8 per 16 fbank frames).
+    public let tokenCount: Int
+    /// Width of each token's feature (768 for the official models).
+    public let dimension: Int
+    /// Row-major [tokenCount, dimension].
+    public let values: [Float]
+
+    public init(tokenCount: Int, dimension: Int, values: [Float]) {
+        precondition(values.count == tokenCount * dimension, "features: \(values.count) values for [\(tokenCount), \(dimension)]")
+        self.tokenCount = tokenCount
+        self.dimension = dimension
+        self.values = values
+    }
+
+    /// Token `index`'s feature vector.
+    public subscript(token index: Int) -> ArraySlice<Float> {
+        values[(index * dimension)..<((index + 1) * dimension)]
+    }
+
+    /// The mean over tokens [dimension]: one embedding for the whole clip (`--pool mean`).
+    public func meanPooled() -> [Float] {
+        var sums = [Double](repeating: 0, count: dimension)
+        for token in 0..<tokenCount {
+            for index in 0..<dimension { sums[index] += Double(values[token * dimension + index]) }
+        }
+        return sums.map { Float($0 / Double(max(tokenCount, 1))) }
+    }
+}
+
+/// What the official code returns for one clip, by model kind (what `beats run` writes).
+public enum ModelOutput: Sendable, Equatable {
+    /// Pre-trained: `extract_features(wav[None])[0]`, float32 [1, T, D].
+    case features(Features)
+    /// Fine-tuned: class probabilities, float32 [1, C].
+    case probabilities([Float])
+    /// Tokenizer: `extract_labels(wav[None])`, int64 [T].
+    case tokens([Int])
+
+    /// The official output's shape, batch axis included where the official code has one.
+    public var shape: [Int] {
+        switch self {
+        case .features(let features): return [1, features.tokenCount, features.dimension]
+        case .probabilities(let values): return [1, values.count]
+        case .tokens(let values): return [values.count]
+        }
+    }
+
+    /// The output as a NumPy `.npy` file (float32 or int64 little-endian, the official shape).
+    public func npyBytes() -> [UInt8] {
+        switch self {
+        case .features(let features): return NumpyFile.encode(features.values, shape: shape)
+        case .probabilities(let values): return NumpyFile.encode(values, shape: shape)
+        case .tokens(let values): return NumpyFile.encode(values.map(Int64.init), shape: shape)
+        }
+    }
+
+    /// Float outputs as one flat array (features row-major, probabilities); nil for tokens.
+    public var floatValues: [Float]? {
+        switch self {
+        case .features(let features): return features.values
+        case .probabilities(let values): return values
+        case .tokens: return nil
+        }
+    }
+}
+
+/// How to cut long audio into windows: `length` seconds starting every `hop` seconds.
+///
+/// Window k starts at k·hop; the last window ends at the end of the audio (it may be shorter)
+/// and is kept when it holds at least one BEATs patch. Each window's output is exactly the
+/// official output for that slice of the 16 kHz waveform.
+public struct Windowing: Sendable, Equatable {
+    /// Window length in seconds.
+    public var length: Double
+    /// Seconds between window starts.
+    public var hop: Double
+
+    /// Windows of `length` seconds every `hop` seconds (non-overlapping when `hop` is omitted).
+    public init(length: Double, hop: Double? = nil) {
+        self.length = length
+        self.hop = hop ?? length
+    }
+
+    /// The sample ranges of the windows over `sampleCount` samples at `sampleRate` Hz, dropping
+    /// a last window shorter than `minimumSamples`.
+    public func ranges(sampleCount: Int, sampleRate: Int, minimumSamples: Int) throws(BEATsError) -> [Range<Int>] {
+        guard length.isFinite, length > 0 else { throw .invalidWindowing("length must be a positive number of seconds, got \(length)") }
+        guard hop.isFinite, hop > 0 else { throw .invalidWindowing("hop must be a positive number of seconds, got \(hop)") }
+        let windowSamples = max(1, Int((length * Double(sampleRate)).rounded()))
+        var ranges: [Range<Int>] = []
+        var index = 0
+        while true {
+            let start = Int((Double(index) * hop * Double(sampleRate)).rounded())
+            guard start < sampleCount else { break }
+            let end = min(start + windowSamples, sampleCount)
+            if end - start >= minimumSamples || ranges.isEmpty { ranges.append(start..<end) }
+            if end == sampleCount { break }
+            index += 1
+        }
+        return ranges
+    }
+}
+
+/// One window's result over long audio: its place in the recording and its value.
+public struct WindowResult<Value: Sendable>: Sendable {
+    /// Start of the window, seconds from the start of the audio.
+    public let start: Double
+    /// End of the window, seconds from the start of the audio.
+    public let end: Double
+    /// The window's result (labels, features, tokens, …).
+    public let value: Value
+}
+
+extension WindowResult: Equatable where Value: Equatable {}
+
+/// Classification of long audio: a timeline of windows and, per class, its maximum over windows.
+public struct WindowedClassification: Sendable, Equatable {
+    /// Each window's top labels, in time order.
+    public let windows: [WindowResult<[LabelScore]>]
+    /// The top classes by their highest probability in any window.
+    public let labels: [LabelScore]
+}
