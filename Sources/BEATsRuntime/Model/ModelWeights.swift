@@ -3,10 +3,6 @@ import BEATsKernels
 
 /// The sizes the forward pass works with, derived from the config and checked once.
 struct ModelDimensions: Sendable, Equatable {
-    /// Transitional forward to the front end's fact, for callers not yet moved to
-    /// `BEATsAudio.melBins`; to be removed.
-    static var melBins: Int { BEATsAudio.melBins }
-
     let patchSize: Int
     let frequencyPatches: Int
     let embedDim: Int
