@@ -224,18 +224,39 @@ struct AudioWAVTests {
 
     @Test("clips shorter than one patch or one frame are refused")
     func tooShort() throws {
-        #expect(BEATsAudio.minimumSamples == 2800)
-        #expect(throws: AudioError.tooShort(samples: 2799, minimum: 2800, purpose: "one BEATs patch (16 fbank frames)")) {
-            try BEATsAudio.checkPatchLength(sampleCount: 2799)
+        #expect(BEATsAudio.minimumSamples(framesPerPatch: 16) == 2800)
+        #expect(throws: AudioError.tooShort(path: nil, samples: 2799, minimum: 2800, purpose: "one BEATs patch")) {
+            try BEATsAudio.checkPatchLength(sampleCount: 2799, framesPerPatch: 16)
         }
-        try BEATsAudio.checkPatchLength(sampleCount: 2800)
+        try BEATsAudio.checkPatchLength(sampleCount: 2800, framesPerPatch: 16)
         #expect(BEATsAudio.frameCount(sampleCount: 2800) == 16)
-        #expect(throws: AudioError.tooShort(samples: 399, minimum: 400, purpose: "one 25 ms fbank frame")) {
+        #expect(throws: AudioError.tooShort(path: nil, samples: 399, minimum: 400, purpose: "one 25 ms fbank frame")) {
             try KaldiFbank.beatsFeatures([Float](repeating: 0.1, count: 399))
         }
         #expect(try KaldiFbank.beatsFeatures([Float](repeating: 0.1, count: 400)).frames == 1)
-        #expect(AudioError.tooShort(samples: 2799, minimum: 2800, purpose: "one BEATs patch (16 fbank frames)").description
-            == "audio too short: 2799 samples at 16 kHz, one BEATs patch (16 fbank frames) needs at least 2800")
+    }
+
+    @Test("the patch length follows the model's input_patch_size, not a fixed 16 frames")
+    func patchLengthFollowsPatchSize() throws {
+        #expect(BEATsAudio.minimumSamples(framesPerPatch: 8) == 400 + 7 * 160)
+        #expect(BEATsAudio.minimumSamples(framesPerPatch: 1) == 400)
+        #expect(BEATsAudio.minimumSamples(framesPerPatch: 0) == 400)
+        #expect(BEATsAudio.minimumSamples(framesPerPatch: .max) == BEATsAudio.frameLength + (BEATsAudio.maximumFrames - 1) * 160)
+        try BEATsAudio.checkPatchLength(sampleCount: 1520, framesPerPatch: 8)
+        #expect(throws: AudioError.tooShort(path: "a.wav", samples: 1519, minimum: 1520, purpose: "one BEATs patch")) {
+            try BEATsAudio.checkPatchLength(sampleCount: 1519, framesPerPatch: 8, path: "a.wav")
+        }
+    }
+
+    @Test("too-short messages name the file and give seconds as well as samples")
+    func tooShortMessage() {
+        #expect(AudioError.tooShort(path: "speech.wav", samples: 1600, minimum: 2800, purpose: "one BEATs patch").description
+            == "speech.wav: audio is 0.10 s (1600 samples at 16 kHz); one BEATs patch needs at least 0.175 s (2800 samples)")
+        // One sample short still reads as shorter than the minimum; no path, no prefix.
+        #expect(AudioError.tooShort(path: nil, samples: 2799, minimum: 2800, purpose: "one BEATs patch").description
+            == "audio is 0.174 s (2799 samples at 16 kHz); one BEATs patch needs at least 0.175 s (2800 samples)")
+        #expect(AudioError.tooShort(path: nil, samples: 0, minimum: 400, purpose: "one 25 ms fbank frame").description
+            == "audio is 0.00 s (0 samples at 16 kHz); one 25 ms fbank frame needs at least 0.025 s (400 samples)")
     }
 
     @Test("random bytes after a valid RIFF/WAVE head end in a clip or an AudioError, never a crash")

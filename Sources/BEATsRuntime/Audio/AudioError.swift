@@ -28,8 +28,10 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidFormat(String, offset: Int)
     /// The `data` chunk holds no complete sample frame.
     case emptyData(offset: Int)
-    /// Too few samples for what was asked (one fbank frame, or one BEATs patch of 16 frames).
-    case tooShort(samples: Int, minimum: Int, purpose: String)
+    /// Too few 16 kHz samples for what was asked (one fbank frame, or one BEATs patch), said in
+    /// seconds as well as samples so a user can compare it with the clip they know; `path` names
+    /// the file when the caller knows it (nil for samples that came from elsewhere).
+    case tooShort(path: String?, samples: Int, minimum: Int, purpose: String)
     /// More samples (after resampling to `sampleRate`) than the runtime takes: refused before
     /// resampling, so a small file claiming a tiny sample rate cannot make the loader produce
     /// gigabytes of audio.
@@ -65,8 +67,11 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
             return "invalid WAV 'fmt ' chunk at offset \(offset): \(what)"
         case .emptyData(let offset):
             return "WAV 'data' chunk at offset \(offset) holds no complete sample frame"
-        case .tooShort(let samples, let minimum, let purpose):
-            return "audio too short: \(samples) samples at 16 kHz, \(purpose) needs at least \(minimum)"
+        case .tooShort(let path, let samples, let minimum, let purpose):
+            let rate = BEATsAudio.sampleRate
+            return (path.map { "\($0): " } ?? "")
+                + "audio is \(seconds(samples, rate: rate, roundingUp: false)) s (\(samples) samples at \(rate / 1000) kHz); "
+                + "\(purpose) needs at least \(seconds(minimum, rate: rate, roundingUp: true)) s (\(minimum) samples)"
         case .tooLong(let samples, let maximum, let rate):
             let seconds = { (count: Int) in String(Int((Double(count) / Double(max(rate, 1))).rounded())) }
             return "audio too long: \(samples) samples at \(rate) Hz (\(seconds(samples)) s), at most \(maximum) "
@@ -75,6 +80,19 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
             return "cannot resample \(from) Hz to \(to) Hz: \(reason)"
         }
     }
+}
+
+/// `samples` at `rate` Hz in seconds to the millisecond, at least two decimals ("0.10",
+/// "0.175"). A length is rounded down and a minimum up, so a clip one sample short never
+/// reads as long enough.
+private func seconds(_ samples: Int, rate: Int, roundingUp: Bool) -> String {
+    let perMillisecond = max(rate / 1000, 1)
+    let count = max(samples, 0)
+    let milliseconds = roundingUp ? count / perMillisecond + (count % perMillisecond == 0 ? 0 : 1) : count / perMillisecond
+    let fraction = String(milliseconds % 1000)
+    var decimals = String(repeating: "0", count: 3 - fraction.count) + fraction
+    if decimals.hasSuffix("0") { decimals.removeLast() }
+    return "\(milliseconds / 1000).\(decimals)"
 }
 
 private func hex(_ value: UInt16) -> String {

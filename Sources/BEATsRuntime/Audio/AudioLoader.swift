@@ -25,10 +25,13 @@ public enum BEATsAudio {
     public static let frameShift = 160
     /// Mel bins of the fbank (and the patch grid's frequency axis).
     public static let melBins = 128
-    /// Fbank frames in one patch along time (the 16 × 16 patch embedding).
-    public static let framesPerPatch = 16
-    /// Fewest samples that give one full patch: 16 frames, 400 + 15 · 160 = 2800 (0.175 s).
-    public static let minimumSamples = frameLength + (framesPerPatch - 1) * frameShift
+    /// Fewest 16 kHz samples that give one full patch of `framesPerPatch` fbank frames (the
+    /// model's `input_patch_size`, which the front end cannot know): 400 + (framesPerPatch − 1) ·
+    /// 160, 2800 samples (0.175 s) for BEATs' 16-frame patches. `framesPerPatch` is clamped to
+    /// 1...``maximumFrames`` so a bad config cannot overflow it.
+    public static func minimumSamples(framesPerPatch: Int) -> Int {
+        frameLength + (min(max(framesPerPatch, 1), maximumFrames) - 1) * frameShift
+    }
 
     /// Fbank frames for `sampleCount` samples at 16 kHz (snip_edges: only whole frames), 0 when
     /// not even one frame fits.
@@ -48,10 +51,14 @@ public enum BEATsAudio {
     /// sees, so the work stays proportional to the file.
     public static let minimumFileSampleRate = 1_000
 
-    /// Throws unless `sampleCount` 16 kHz samples make at least one BEATs patch (16 frames).
-    public static func checkPatchLength(sampleCount: Int) throws(AudioError) {
-        guard sampleCount >= minimumSamples else {
-            throw .tooShort(samples: sampleCount, minimum: minimumSamples, purpose: "one BEATs patch (16 fbank frames)")
+    /// Throws ``AudioError/tooShort(path:samples:minimum:purpose:)`` unless `sampleCount` 16 kHz
+    /// samples make at least one patch of `framesPerPatch` fbank frames (the model's
+    /// `input_patch_size`): a shorter clip gives the model no token at all. `path` names the file
+    /// in the message.
+    public static func checkPatchLength(sampleCount: Int, framesPerPatch: Int, path: String? = nil) throws(AudioError) {
+        let minimum = minimumSamples(framesPerPatch: framesPerPatch)
+        guard sampleCount >= minimum else {
+            throw .tooShort(path: path, samples: sampleCount, minimum: minimum, purpose: "one BEATs patch")
         }
     }
 }
@@ -61,7 +68,8 @@ public enum AudioLoader {
     /// Reads `path` (WAV), averages its channels to mono and resamples it to `targetSampleRate`
     /// the way `torchaudio.functional.resample` does by default. Refuses a clip that would be
     /// longer than `maximumSamples` at the target rate (before resampling it); does not check
-    /// the minimum: callers that need a BEATs patch call ``BEATsAudio/checkPatchLength(sampleCount:)``.
+    /// the minimum: callers that need a BEATs patch call
+    /// ``BEATsAudio/checkPatchLength(sampleCount:framesPerPatch:path:)``.
     public static func load(path: String, targetSampleRate: Int = BEATsAudio.sampleRate,
                             maximumSamples: Int = BEATsAudio.maximumSamples) throws -> AudioClip {
         try loadTyped(path: path, targetSampleRate: targetSampleRate, maximumSamples: maximumSamples)

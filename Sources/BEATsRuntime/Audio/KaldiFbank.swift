@@ -36,11 +36,11 @@ public enum KaldiFbank {
     /// Normalised log-mel features of a 16 kHz mono clip, frames × 128, row-major, exactly what
     /// BEATs' `preprocess` returns (without the batch axis). Throws when not even one 25 ms frame
     /// (400 samples) fits. Does not require a whole BEATs patch: see
-    /// ``BEATsAudio/checkPatchLength(sampleCount:)``.
+    /// ``BEATsAudio/checkPatchLength(sampleCount:framesPerPatch:path:)``.
     public static func beatsFeatures(_ samples: [Float]) throws(AudioError) -> (frames: Int, values: [Float]) {
         let frames = BEATsAudio.frameCount(sampleCount: samples.count)
         guard frames > 0 else {
-            throw .tooShort(samples: samples.count, minimum: BEATsAudio.frameLength, purpose: "one 25 ms fbank frame")
+            throw .tooShort(path: nil, samples: samples.count, minimum: BEATsAudio.frameLength, purpose: "one 25 ms fbank frame")
         }
         let values = [Float](unsafeUninitializedCapacity: frames * BEATsAudio.melBins) { output, initialized in
             samples.withUnsafeBufferPointer { input in
@@ -57,7 +57,7 @@ public enum KaldiFbank {
                                      into output: UnsafeMutableBufferPointer<Float>) throws(AudioError) -> Int {
         let frames = BEATsAudio.frameCount(sampleCount: samples.count)
         guard frames > 0 else {
-            throw .tooShort(samples: samples.count, minimum: BEATsAudio.frameLength, purpose: "one 25 ms fbank frame")
+            throw .tooShort(path: nil, samples: samples.count, minimum: BEATsAudio.frameLength, purpose: "one 25 ms fbank frame")
         }
         precondition(output.count >= frames * BEATsAudio.melBins, "fbank output buffer too small")
         FbankPlan.shared.compute(samples, into: output, frames: frames)
