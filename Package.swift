@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "BEATsCheckpoint", dependencies: ["BEATsCore", "CZlib"]),
         // Stage 2: the native memory-mappable weight file, converter, int8 quantization. Takes any
         // WeightStore, so it does not depend on the checkpoint reader.
-        .target(name: "BEATsFormat", dependencies: ["BEATsCore", "CSHA256", "CBEATsKernels"]),
+        .target(name: "BEATsFormat", dependencies: ["BEATsCore", "CSHA256", "BEATsKernels"]),
         // Stage 3: WAV, resampling, Kaldi fbank, the BEATs encoder and heads, over any WeightStore.
         .target(name: "BEATsRuntime", dependencies: ["BEATsCore", "BEATsKernels"]),
         // Stage 4: the library apps import: open any model file, decode audio, typed results.

@@ -1,4 +1,4 @@
-import CBEATsKernels
+import BEATsKernels
 
 /// How far a quantized weight is from the float one it replaces.
 public struct QuantizationError: Sendable, Equatable {
@@ -29,28 +29,28 @@ public struct Int8RowQuantizer {
     private var maxAbsolute = 0.0
     private var maxInSteps = 0.0
 
-    /// Which kernel runs; tests pin each to check they agree.
-    let variant: beats_float_variant
+    /// Which kernel runs (both give the same bytes); tests pin each to check they agree.
+    public let variant: FloatKernelVariant
 
-    public init() { variant = beats_float_best_variant() }
-
-    init(variant: beats_float_variant) { self.variant = variant }
+    /// A quantizer with no rows yet, running `variant`'s kernel.
+    public init(variant: FloatKernelVariant = .best) { self.variant = variant }
 
     /// Quantizes one row; returns its scale. `row` is the row's index, for the error message.
-    /// The work is done in C (CBEATsKernels), where it runs four float64 divisions at a time.
+    /// The work is done by the kernels (`FloatKernelVariant.quantizeWeightRow`), four float64
+    /// divisions at a time.
     public mutating func quantize(_ weights: UnsafeBufferPointer<Float>, into values: UnsafeMutableBufferPointer<Int8>,
                                   row: Int) throws(Failure) -> Float {
-        precondition(values.count >= weights.count, "one int8 value per weight")
-        guard let weightBase = weights.baseAddress, let valueBase = values.baseAddress, !weights.isEmpty else { return 0 }
-        var scale: Float = 0
-        var stats = beats_weight_row_stats()
-        let badColumn = beats_quantize_weight_row(variant, weightBase, weights.count, valueBase, &scale, &stats)
-        if badColumn >= 0 { throw .nonFinite(row: row, column: badColumn) }
-        squaredError += stats.squared_error
-        squaredNorm += stats.squared_norm
-        maxAbsolute = max(maxAbsolute, stats.max_error)
-        if scale > 0 { maxInSteps = max(maxInSteps, stats.max_error / Double(scale)) }
-        return scale
+        let result: WeightRowQuantization
+        do throws(NonFiniteWeight) {
+            result = try variant.quantizeWeightRow(weights, into: values)
+        } catch {
+            throw .nonFinite(row: row, column: error.column)
+        }
+        squaredError += result.squaredError
+        squaredNorm += result.squaredNorm
+        maxAbsolute = max(maxAbsolute, result.maxError)
+        if result.scale > 0 { maxInSteps = max(maxInSteps, result.maxError / Double(result.scale)) }
+        return result.scale
     }
 
     /// The error over every row quantized so far.

@@ -12,6 +12,7 @@ public enum FloatKernelVariant: Sendable, CaseIterable, CustomStringConvertible 
     /// The fastest variant this CPU runs (`beats_float_best_variant`).
     public static let best: FloatKernelVariant = beats_float_best_variant() == BEATS_FLOAT_AVX2 ? .avx2 : .portable
 
+    /// The variant's name: `portable` or `avx2`.
     public var description: String { self == .avx2 ? "avx2" : "portable" }
 
     var cValue: beats_float_variant { self == .avx2 ? BEATS_FLOAT_AVX2 : BEATS_FLOAT_PORTABLE }
@@ -23,7 +24,9 @@ public enum RowActivation: Sendable, Equatable {
     case gelu
     /// The tanh approximation (fairseq's `gelu_accurate` / `gelu_fast`).
     case geluTanh
+    /// max(x, 0).
     case relu
+    /// The hyperbolic tangent.
     case tanh
     /// Identity: only the bias is added.
     case linear

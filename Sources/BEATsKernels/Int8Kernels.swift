@@ -10,6 +10,7 @@ public struct KernelError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The `beats_status` the C function returned.
     public let status: Int32
 
+    /// A short English description of the status (`beats_status_description`).
     public var description: String { String(cString: beats_status_description(status)) }
 
     /// Throws unless `status` is `BEATS_OK`.
@@ -40,6 +41,7 @@ public enum Int8KernelVariant: String, Sendable, CaseIterable, CustomStringConve
         return allCases.last { $0.isAvailable } ?? .scalar
     }()
 
+    /// The variant's name, as `BEATS_KERNEL` spells it.
     public var description: String { rawValue }
 
     /// Whether this CPU (and this build) can run the variant.
@@ -81,7 +83,7 @@ public enum Int8KernelVariant: String, Sendable, CaseIterable, CustomStringConve
     }
 
     /// `c[m][n] = aScales[m] · wScales[n] · Σ_k a[m][k] · w[n][k]` for `m` in `rows` and `n` in
-    /// `columns` (`beats_gemm_s8_*`), without a bias or epilogue.
+    /// `columns` (`beats_gemm_s8_*`), without a bias.
     public func multiply(_ a: UnsafePointer<Int8>, leading aStride: Int, scales aScales: UnsafePointer<Float>,
                          _ weights: PackedInt8Matrix, into c: UnsafeMutablePointer<Float>, leading cStride: Int,
                          rows: Range<Int>, columns: Range<Int>) throws(KernelError) {
@@ -90,13 +92,13 @@ public enum Int8KernelVariant: String, Sendable, CaseIterable, CustomStringConve
         switch self {
         case .scalar:
             status = beats_gemm_s8_scalar(a, aStride, aScales, packed, weights.scales, nil, c, cStride,
-                                          rows.lowerBound, rows.upperBound, columns.lowerBound, columns.upperBound, 0)
+                                          rows.lowerBound, rows.upperBound, columns.lowerBound, columns.upperBound)
         case .avx2:
             status = beats_gemm_s8_avx2(a, aStride, aScales, packed, weights.scales, nil, c, cStride,
-                                        rows.lowerBound, rows.upperBound, columns.lowerBound, columns.upperBound, 0)
+                                        rows.lowerBound, rows.upperBound, columns.lowerBound, columns.upperBound)
         case .avx512vnni:
             status = beats_gemm_s8_avx512vnni(a, aStride, aScales, packed, weights.scales, nil, c, cStride,
-                                              rows.lowerBound, rows.upperBound, columns.lowerBound, columns.upperBound, 0)
+                                              rows.lowerBound, rows.upperBound, columns.lowerBound, columns.upperBound)
         }
         try KernelError.check(status)
     }
@@ -140,6 +142,7 @@ public final class PackedInt8Matrix: @unchecked Sendable {
 
 /// The CPU features the kernels test for, by name (`beats_cpu_features`), for reports.
 public enum CPUFeatures {
+    /// The features this CPU has and the OS enables, lowercase (`avx2`, `fma`, … `avxvnni`).
     public static var names: [String] {
         let flags = beats_cpu_features()
         let names: [(UInt32, String)] = [

@@ -27,33 +27,7 @@
 
 #define BEATS_AVX2_TILE_ROWS 4
 
-/* ---- GELU and the epilogue (mirror beats_gelu_element / beats_epilogue_element) -------------- */
-
-BEATS_TARGET_AVX2 static inline __m256 beats_gelu_avx2(__m256 x) {
-    const __m256 limit = _mm256_set1_ps(BEATS_ERF_LIMIT);
-    const __m256 negative_limit = _mm256_set1_ps(-BEATS_ERF_LIMIT);
-    const __m256 z = _mm256_mul_ps(x, _mm256_set1_ps(BEATS_FRAC_1_SQRT2));
-    __m256 zc = _mm256_max_ps(z, negative_limit);
-    zc = _mm256_min_ps(zc, limit);
-    const __m256 t = _mm256_mul_ps(zc, zc);
-    __m256 p = _mm256_set1_ps(BEATS_ERF_P5);
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(BEATS_ERF_P4));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(BEATS_ERF_P3));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(BEATS_ERF_P2));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(BEATS_ERF_P1));
-    p = _mm256_add_ps(_mm256_mul_ps(p, t), _mm256_set1_ps(BEATS_ERF_P0));
-    __m256 q = _mm256_set1_ps(BEATS_ERF_Q5);
-    q = _mm256_add_ps(_mm256_mul_ps(q, t), _mm256_set1_ps(BEATS_ERF_Q4));
-    q = _mm256_add_ps(_mm256_mul_ps(q, t), _mm256_set1_ps(BEATS_ERF_Q3));
-    q = _mm256_add_ps(_mm256_mul_ps(q, t), _mm256_set1_ps(BEATS_ERF_Q2));
-    q = _mm256_add_ps(_mm256_mul_ps(q, t), _mm256_set1_ps(BEATS_ERF_Q1));
-    q = _mm256_add_ps(_mm256_mul_ps(q, t), _mm256_set1_ps(1.0f));
-    __m256 e = _mm256_mul_ps(zc, _mm256_div_ps(p, q));
-    e = _mm256_blendv_ps(e, _mm256_set1_ps(1.0f), _mm256_cmp_ps(zc, limit, _CMP_GE_OQ));
-    e = _mm256_blendv_ps(e, _mm256_set1_ps(-1.0f), _mm256_cmp_ps(zc, negative_limit, _CMP_LE_OQ));
-    const __m256 half = _mm256_mul_ps(_mm256_set1_ps(0.5f), x);
-    return _mm256_mul_ps(half, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
-}
+/* ---- The epilogue (mirrors beats_epilogue_element) -------------------------------------------- */
 
 /* Lane mask for the first `count` (0…8) lanes. */
 BEATS_TARGET_AVX2 static inline __m256i beats_lane_mask_avx2(size_t count) {
@@ -66,13 +40,11 @@ BEATS_TARGET_AVX2 static inline __m256i beats_lane_mask_avx2(size_t count) {
  * nothing outside [from, to) is touched. */
 BEATS_TARGET_AVX2 static inline void beats_epilogue_avx2(__m256i acc, float a_scale, const float *w_scales,
                                                          const float *bias, float *c_row, size_t column0,
-                                                         size_t from, size_t to, uint32_t flags) {
+                                                         size_t from, size_t to) {
     if (from == 0 && to == 8) {
         const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(a_scale), _mm256_loadu_ps(w_scales + column0));
         __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
         if (bias != NULL) y = _mm256_add_ps(y, _mm256_loadu_ps(bias + column0));
-        if (flags & BEATS_GEMM_GELU) y = beats_gelu_avx2(y);
-        if (flags & BEATS_GEMM_ACCUMULATE) y = _mm256_add_ps(_mm256_loadu_ps(c_row + column0), y);
         _mm256_storeu_ps(c_row + column0, y);
         return;
     }
@@ -81,8 +53,6 @@ BEATS_TARGET_AVX2 static inline void beats_epilogue_avx2(__m256i acc, float a_sc
         _mm256_mul_ps(_mm256_set1_ps(a_scale), _mm256_maskload_ps(w_scales + column0, mask));
     __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), scale);
     if (bias != NULL) y = _mm256_add_ps(y, _mm256_maskload_ps(bias + column0, mask));
-    if (flags & BEATS_GEMM_GELU) y = beats_gelu_avx2(y);
-    if (flags & BEATS_GEMM_ACCUMULATE) y = _mm256_add_ps(_mm256_maskload_ps(c_row + column0, mask), y);
     _mm256_maskstore_ps(c_row + column0, mask, y);
 }
 
@@ -175,7 +145,6 @@ typedef struct beats_avx2_job {
     float *c;
     size_t c_stride;
     size_t n_begin, n_end;
-    uint32_t flags;
 } beats_avx2_job;
 
 /* One tile: rows m … m+rows-1 (a: their activations in `form`) × panel p, then the epilogue. */
@@ -195,7 +164,7 @@ beats_tile_and_store_avx2(const beats_avx2_job *job, int form, const int8_t *a, 
             const size_t lane_to = to < hi ? (to > lo ? to - lo : 0) : 8;
             if (lane_from < lane_to) {
                 beats_epilogue_avx2(acc[r][h], job->a_scales[m + (size_t)r], job->w_scales, job->bias, c_row,
-                                    column0 + lo, lane_from, lane_to, job->flags);
+                                    column0 + lo, lane_from, lane_to);
             }
         }
     }
@@ -300,13 +269,13 @@ BEATS_TARGET_AVX2 static void beats_gemm_s8_avx2_body(const beats_avx2_job *job,
 
 int beats_gemm_s8_avx2(const int8_t *a, size_t a_stride, const float *a_scales, const void *packed_w,
                        const float *w_scales, const float *bias, float *c, size_t c_stride, size_t m_begin,
-                       size_t m_end, size_t n_begin, size_t n_end, uint32_t flags) {
-    if (!beats_cpu_can_run(BEATS_KERNEL_AVX2)) return BEATS_ERROR_UNAVAILABLE;
+                       size_t m_end, size_t n_begin, size_t n_end) {
+    if (!beats_kernel_available(BEATS_KERNEL_AVX2)) return BEATS_ERROR_UNAVAILABLE;
     beats_packed_view view;
     int status = beats_gemm_check(a, a_stride, a_scales, packed_w, w_scales, c, c_stride, m_begin, m_end,
-                                  n_begin, n_end, flags, &view);
+                                  n_begin, n_end, &view);
     if (status != BEATS_OK || m_begin == m_end || n_begin == n_end) return status;
-    const beats_avx2_job job = {a_scales, &view, w_scales, bias, c, c_stride, n_begin, n_end, flags};
+    const beats_avx2_job job = {a_scales, &view, w_scales, bias, c, c_stride, n_begin, n_end};
     beats_gemm_s8_avx2_body(&job, a, a_stride, m_begin, m_end);
     return BEATS_OK;
 }
@@ -359,7 +328,7 @@ BEATS_TARGET_AVX2 static void beats_quantize_row_avx2(const float *row, size_t c
 
 int beats_quantize_rows_avx2(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level, int8_t *q,
                              size_t q_stride, float *scales) {
-    if (!beats_cpu_can_run(BEATS_KERNEL_AVX2)) return BEATS_ERROR_UNAVAILABLE;
+    if (!beats_kernel_available(BEATS_KERNEL_AVX2)) return BEATS_ERROR_UNAVAILABLE;
     int status = beats_quantize_check(x, x_stride, columns, max_level, q, q_stride, scales, rows);
     if (status != BEATS_OK || rows == 0 || columns == 0) return status;
     for (size_t r = 0; r < rows; r++) {
@@ -368,39 +337,19 @@ int beats_quantize_rows_avx2(const float *x, size_t x_stride, size_t rows, size_
     return BEATS_OK;
 }
 
-/* ---- GELU ------------------------------------------------------------------------------------- */
-
-BEATS_TARGET_AVX2 static void beats_gelu_avx2_body(float *x, size_t count) {
-    size_t i = 0;
-    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, beats_gelu_avx2(_mm256_loadu_ps(x + i)));
-    for (; i < count; i++) x[i] = beats_gelu_element(x[i]);
-}
-
-int beats_gelu_f32_avx2(float *x, size_t count) {
-    if (!beats_cpu_can_run(BEATS_KERNEL_AVX2)) return BEATS_ERROR_UNAVAILABLE;
-    if (x == NULL) return count == 0 ? BEATS_OK : BEATS_ERROR_INVALID_ARGUMENT;
-    beats_gelu_avx2_body(x, count);
-    return BEATS_OK;
-}
-
 #else /* not x86-64: the AVX2 variants are unavailable */
 
 int beats_gemm_s8_avx2(const int8_t *a, size_t a_stride, const float *a_scales, const void *packed_w,
                        const float *w_scales, const float *bias, float *c, size_t c_stride, size_t m_begin,
-                       size_t m_end, size_t n_begin, size_t n_end, uint32_t flags) {
+                       size_t m_end, size_t n_begin, size_t n_end) {
     (void)a, (void)a_stride, (void)a_scales, (void)packed_w, (void)w_scales, (void)bias, (void)c, (void)c_stride;
-    (void)m_begin, (void)m_end, (void)n_begin, (void)n_end, (void)flags;
+    (void)m_begin, (void)m_end, (void)n_begin, (void)n_end;
     return BEATS_ERROR_UNAVAILABLE;
 }
 
 int beats_quantize_rows_avx2(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level, int8_t *q,
                              size_t q_stride, float *scales) {
     (void)x, (void)x_stride, (void)rows, (void)columns, (void)max_level, (void)q, (void)q_stride, (void)scales;
-    return BEATS_ERROR_UNAVAILABLE;
-}
-
-int beats_gelu_f32_avx2(float *x, size_t count) {
-    (void)x, (void)count;
     return BEATS_ERROR_UNAVAILABLE;
 }
 

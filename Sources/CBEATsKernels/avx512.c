@@ -29,45 +29,17 @@
 
 #define BEATS_VNNI_TILE_ROWS 8
 
-/* ---- GELU and the epilogue (mirror beats_gelu_element / beats_epilogue_element) -------------- */
-
-BEATS_TARGET_AVX512 static inline __m512 beats_gelu_avx512(__m512 x) {
-    const __m512 limit = _mm512_set1_ps(BEATS_ERF_LIMIT);
-    const __m512 negative_limit = _mm512_set1_ps(-BEATS_ERF_LIMIT);
-    const __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(BEATS_FRAC_1_SQRT2));
-    __m512 zc = _mm512_max_ps(z, negative_limit);
-    zc = _mm512_min_ps(zc, limit);
-    const __m512 t = _mm512_mul_ps(zc, zc);
-    __m512 p = _mm512_set1_ps(BEATS_ERF_P5);
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(BEATS_ERF_P4));
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(BEATS_ERF_P3));
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(BEATS_ERF_P2));
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(BEATS_ERF_P1));
-    p = _mm512_add_ps(_mm512_mul_ps(p, t), _mm512_set1_ps(BEATS_ERF_P0));
-    __m512 q = _mm512_set1_ps(BEATS_ERF_Q5);
-    q = _mm512_add_ps(_mm512_mul_ps(q, t), _mm512_set1_ps(BEATS_ERF_Q4));
-    q = _mm512_add_ps(_mm512_mul_ps(q, t), _mm512_set1_ps(BEATS_ERF_Q3));
-    q = _mm512_add_ps(_mm512_mul_ps(q, t), _mm512_set1_ps(BEATS_ERF_Q2));
-    q = _mm512_add_ps(_mm512_mul_ps(q, t), _mm512_set1_ps(BEATS_ERF_Q1));
-    q = _mm512_add_ps(_mm512_mul_ps(q, t), _mm512_set1_ps(1.0f));
-    __m512 e = _mm512_mul_ps(zc, _mm512_div_ps(p, q));
-    e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(zc, limit, _CMP_GE_OQ), e, _mm512_set1_ps(1.0f));
-    e = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(zc, negative_limit, _CMP_LE_OQ), e, _mm512_set1_ps(-1.0f));
-    const __m512 half = _mm512_mul_ps(_mm512_set1_ps(0.5f), x);
-    return _mm512_mul_ps(half, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
-}
+/* ---- The epilogue (mirrors beats_epilogue_element) -------------------------------------------- */
 
 /* Writes lanes [from, to) (0 ≤ from < to ≤ 16) of one accumulator for output row c_row, columns
  * column0 + lane; partial vectors mask every load and store. */
 BEATS_TARGET_AVX512 static inline void beats_epilogue_avx512(__m512i acc, float a_scale, const float *w_scales,
                                                              const float *bias, float *c_row, size_t column0,
-                                                             size_t from, size_t to, uint32_t flags) {
+                                                             size_t from, size_t to) {
     const __mmask16 mask = (__mmask16)((((uint32_t)1 << to) - 1) & ~(((uint32_t)1 << from) - 1));
     const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(a_scale), _mm512_maskz_loadu_ps(mask, w_scales + column0));
     __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), scale);
     if (bias != NULL) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, bias + column0));
-    if (flags & BEATS_GEMM_GELU) y = beats_gelu_avx512(y);
-    if (flags & BEATS_GEMM_ACCUMULATE) y = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, c_row + column0), y);
     _mm512_mask_storeu_ps(c_row + column0, mask, y);
 }
 
@@ -126,7 +98,6 @@ typedef struct beats_avx512_job {
     float *c;
     size_t c_stride;
     size_t n_begin, n_end;
-    uint32_t flags;
 } beats_avx512_job;
 
 BEATS_TARGET_AVX512 __attribute__((always_inline)) static inline void
@@ -142,7 +113,7 @@ beats_tile_and_store_avx512(const beats_avx512_job *job, int form, const int8_t 
         for (int r = 0; r < rows; r++) {
             const size_t row = m + (size_t)r;
             beats_epilogue_avx512(acc[r][h], job->a_scales[row], job->w_scales, job->bias, job->c + row * job->c_stride,
-                                  column0, from, to, job->flags);
+                                  column0, from, to);
         }
     }
 }
@@ -228,15 +199,15 @@ BEATS_TARGET_AVX512 static void beats_gemm_s8_avx512_body(const beats_avx512_job
 
 int beats_gemm_s8_avx512vnni(const int8_t *a, size_t a_stride, const float *a_scales, const void *packed_w,
                              const float *w_scales, const float *bias, float *c, size_t c_stride, size_t m_begin,
-                             size_t m_end, size_t n_begin, size_t n_end, uint32_t flags) {
+                             size_t m_end, size_t n_begin, size_t n_end) {
 #ifndef BEATS_EMULATE_AVX512
-    if (!beats_cpu_can_run(BEATS_KERNEL_AVX512VNNI)) return BEATS_ERROR_UNAVAILABLE;
+    if (!beats_kernel_available(BEATS_KERNEL_AVX512VNNI)) return BEATS_ERROR_UNAVAILABLE;
 #endif
     beats_packed_view view;
     int status = beats_gemm_check(a, a_stride, a_scales, packed_w, w_scales, c, c_stride, m_begin, m_end,
-                                  n_begin, n_end, flags, &view);
+                                  n_begin, n_end, &view);
     if (status != BEATS_OK || m_begin == m_end || n_begin == n_end) return status;
-    const beats_avx512_job job = {a_scales, &view, w_scales, bias, c, c_stride, n_begin, n_end, flags};
+    const beats_avx512_job job = {a_scales, &view, w_scales, bias, c, c_stride, n_begin, n_end};
     beats_gemm_s8_avx512_body(&job, a, a_stride, m_begin, m_end);
     return BEATS_OK;
 }
@@ -277,7 +248,7 @@ BEATS_TARGET_AVX512 static void beats_quantize_row_avx512(const float *row, size
 int beats_quantize_rows_avx512(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level,
                                int8_t *q, size_t q_stride, float *scales) {
 #ifndef BEATS_EMULATE_AVX512
-    if (!beats_cpu_can_run(BEATS_KERNEL_AVX512VNNI)) return BEATS_ERROR_UNAVAILABLE;
+    if (!beats_kernel_available(BEATS_KERNEL_AVX512VNNI)) return BEATS_ERROR_UNAVAILABLE;
 #endif
     int status = beats_quantize_check(x, x_stride, columns, max_level, q, q_stride, scales, rows);
     if (status != BEATS_OK || rows == 0 || columns == 0) return status;
@@ -287,41 +258,19 @@ int beats_quantize_rows_avx512(const float *x, size_t x_stride, size_t rows, siz
     return BEATS_OK;
 }
 
-/* ---- GELU ------------------------------------------------------------------------------------- */
-
-BEATS_TARGET_AVX512 static void beats_gelu_avx512_body(float *x, size_t count) {
-    size_t i = 0;
-    for (; i + 16 <= count; i += 16) _mm512_storeu_ps(x + i, beats_gelu_avx512(_mm512_loadu_ps(x + i)));
-    for (; i < count; i++) x[i] = beats_gelu_element(x[i]);
-}
-
-int beats_gelu_f32_avx512(float *x, size_t count) {
-#ifndef BEATS_EMULATE_AVX512
-    if (!beats_cpu_can_run(BEATS_KERNEL_AVX512VNNI)) return BEATS_ERROR_UNAVAILABLE;
-#endif
-    if (x == NULL) return count == 0 ? BEATS_OK : BEATS_ERROR_INVALID_ARGUMENT;
-    beats_gelu_avx512_body(x, count);
-    return BEATS_OK;
-}
-
 #else /* not x86-64: the AVX-512 variants are unavailable */
 
 int beats_gemm_s8_avx512vnni(const int8_t *a, size_t a_stride, const float *a_scales, const void *packed_w,
                              const float *w_scales, const float *bias, float *c, size_t c_stride, size_t m_begin,
-                             size_t m_end, size_t n_begin, size_t n_end, uint32_t flags) {
+                             size_t m_end, size_t n_begin, size_t n_end) {
     (void)a, (void)a_stride, (void)a_scales, (void)packed_w, (void)w_scales, (void)bias, (void)c, (void)c_stride;
-    (void)m_begin, (void)m_end, (void)n_begin, (void)n_end, (void)flags;
+    (void)m_begin, (void)m_end, (void)n_begin, (void)n_end;
     return BEATS_ERROR_UNAVAILABLE;
 }
 
 int beats_quantize_rows_avx512(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level,
                                int8_t *q, size_t q_stride, float *scales) {
     (void)x, (void)x_stride, (void)rows, (void)columns, (void)max_level, (void)q, (void)q_stride, (void)scales;
-    return BEATS_ERROR_UNAVAILABLE;
-}
-
-int beats_gelu_f32_avx512(float *x, size_t count) {
-    (void)x, (void)count;
     return BEATS_ERROR_UNAVAILABLE;
 }
 

@@ -1,7 +1,7 @@
 /*
  * Shared definitions of the kernel variants: the packed weight layout, argument checks, and the
  * element-wise float operations every variant must perform identically (quantization rounding,
- * the GEMM epilogue, GELU). The SIMD variants mirror these functions operation by operation, which
+ * the GEMM epilogue). The SIMD variants mirror these functions operation by operation, which
  * is what makes their results bitwise equal to the scalar ones.
  */
 #ifndef BEATS_KERNELS_INTERNAL_H
@@ -126,13 +126,12 @@ static inline int32_t beats_activation_quad(const int8_t *row, size_t q, size_t 
 static inline int beats_gemm_check(const int8_t *a, size_t a_stride, const float *a_scales,
                                    const void *packed_w, const float *w_scales, float *c,
                                    size_t c_stride, size_t m_begin, size_t m_end, size_t n_begin,
-                                   size_t n_end, uint32_t flags, beats_packed_view *view) {
+                                   size_t n_end, beats_packed_view *view) {
     int status = beats_packed_open(packed_w, view);
     if (status != BEATS_OK) return status;
     if (a == NULL || a_scales == NULL || w_scales == NULL || c == NULL) return BEATS_ERROR_INVALID_ARGUMENT;
     if (m_begin > m_end || n_begin > n_end || n_end > view->rows) return BEATS_ERROR_INVALID_ARGUMENT;
     if (a_stride < view->columns || c_stride < n_end) return BEATS_ERROR_INVALID_ARGUMENT;
-    if ((flags & ~(uint32_t)(BEATS_GEMM_GELU | BEATS_GEMM_ACCUMULATE)) != 0) return BEATS_ERROR_INVALID_ARGUMENT;
     return BEATS_OK;
 }
 
@@ -181,60 +180,13 @@ static inline int8_t beats_quantize_element(float x, float scale, float level) {
     return (int8_t)(int32_t)rounded;
 }
 
-/* erf(z) ≈ z·P(z²)/Q(z²) for |z| < BEATS_ERF_LIMIT, ±1 beyond; coefficients fitted by
- * bench/kernels/fit_erf.py (Lawson-weighted rational least squares, degree 5/5 in z²). */
-#define BEATS_ERF_LIMIT 3.925f
-#define BEATS_ERF_P0 1.128378987312317f
-#define BEATS_ERF_P1 0.19297179579734802f
-#define BEATS_ERF_P2 0.05308413505554199f
-#define BEATS_ERF_P3 0.0038762621115893126f
-#define BEATS_ERF_P4 0.0002874851052183658f
-#define BEATS_ERF_P5 2.0308029888838064e-06f
-#define BEATS_ERF_Q1 0.5043484568595886f
-#define BEATS_ERF_Q2 0.1151670441031456f
-#define BEATS_ERF_Q3 0.015188231132924557f
-#define BEATS_ERF_Q4 0.0011897237272933125f
-#define BEATS_ERF_Q5 3.803038998739794e-05f
-#define BEATS_FRAC_1_SQRT2 0.70710678118654752f
-
-/* gelu(x) = 0.5·x·(1 + erf(x/√2)). The order of operations here is the contract for the SIMD code. */
-static inline float beats_gelu_element(float x) {
-    float z = x * BEATS_FRAC_1_SQRT2;
-    float zc = beats_max_like_simd(z, -BEATS_ERF_LIMIT);
-    zc = beats_min_like_simd(zc, BEATS_ERF_LIMIT);
-    float t = zc * zc;
-    float p = BEATS_ERF_P5;
-    p = p * t + BEATS_ERF_P4;
-    p = p * t + BEATS_ERF_P3;
-    p = p * t + BEATS_ERF_P2;
-    p = p * t + BEATS_ERF_P1;
-    p = p * t + BEATS_ERF_P0;
-    float q = BEATS_ERF_Q5;
-    q = q * t + BEATS_ERF_Q4;
-    q = q * t + BEATS_ERF_Q3;
-    q = q * t + BEATS_ERF_Q2;
-    q = q * t + BEATS_ERF_Q1;
-    q = q * t + 1.0f;
-    float e = zc * (p / q);
-    if (zc >= BEATS_ERF_LIMIT) e = 1.0f;
-    if (zc <= -BEATS_ERF_LIMIT) e = -1.0f;
-    float half = 0.5f * x;
-    return half * (1.0f + e);
-}
-
 /* The GEMM epilogue for one output element. */
-static inline float beats_epilogue_element(int32_t acc, float a_scale, float w_scale, const float *bias,
-                                           size_t n, uint32_t flags, const float *c_old) {
+static inline float beats_epilogue_element(int32_t acc, float a_scale, float w_scale, const float *bias, size_t n) {
     float scale = a_scale * w_scale;
     float y = (float)acc * scale;
     if (bias != NULL) y = y + bias[n];
-    if (flags & BEATS_GEMM_GELU) y = beats_gelu_element(y);
-    if (flags & BEATS_GEMM_ACCUMULATE) y = *c_old + y;
     return y;
 }
-
-/* Internal entry points shared between files. */
-int beats_cpu_can_run(beats_kernel_variant variant);
 
 /* A 64-byte aligned per-thread scratch block of BEATS_SCRATCH_BYTES, allocated on a thread's first
  * call and freed when the thread exits; NULL if it cannot be allocated (callers then use a path

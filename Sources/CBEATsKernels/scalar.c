@@ -34,10 +34,10 @@ int beats_quantize_rows_scalar(const float *x, size_t x_stride, size_t rows, siz
 
 int beats_gemm_s8_scalar(const int8_t *a, size_t a_stride, const float *a_scales, const void *packed_w,
                          const float *w_scales, const float *bias, float *c, size_t c_stride, size_t m_begin,
-                         size_t m_end, size_t n_begin, size_t n_end, uint32_t flags) {
+                         size_t m_end, size_t n_begin, size_t n_end) {
     beats_packed_view view;
     int status = beats_gemm_check(a, a_stride, a_scales, packed_w, w_scales, c, c_stride, m_begin, m_end,
-                                  n_begin, n_end, flags, &view);
+                                  n_begin, n_end, &view);
     if (status != BEATS_OK || m_begin == m_end || n_begin == n_end) return status;
 
     const size_t first_panel = n_begin / BEATS_PANEL_COLUMNS;
@@ -61,14 +61,9 @@ int beats_gemm_s8_scalar(const int8_t *a, size_t a_stride, const float *a_scales
             }
             float *out = c + m * c_stride;
             for (size_t n = from; n < to; n++) {
-                out[n] = beats_epilogue_element(acc[n - column0], a_scales[m], w_scales[n], bias, n, flags, &out[n]);
+                out[n] = beats_epilogue_element(acc[n - column0], a_scales[m], w_scales[n], bias, n);
             }
         }
     }
     return BEATS_OK;
-}
-
-void beats_gelu_f32_scalar(float *x, size_t count) {
-    if (x == NULL) return;
-    for (size_t i = 0; i < count; i++) x[i] = beats_gelu_element(x[i]);
 }

@@ -1,7 +1,7 @@
 import BEATsCheckpoint
 import BEATsCore
 @testable import BEATsFormat
-import CBEATsKernels
+import BEATsKernels
 import BEATsTestSupport
 import Foundation
 import Testing
@@ -157,8 +157,8 @@ struct QuantizationTests {
             })
         }
         for (index, row) in rows.enumerated() {
-            var portable = Int8RowQuantizer(variant: BEATS_FLOAT_PORTABLE)
-            var simd = Int8RowQuantizer(variant: BEATS_FLOAT_AVX2)
+            var portable = Int8RowQuantizer(variant: .portable)
+            var simd = Int8RowQuantizer(variant: .avx2)
             var portableValues = [Int8](repeating: 0, count: columns), simdValues = [Int8](repeating: 0, count: columns)
             let portableScale = try row.withUnsafeBufferPointer { weights in
                 try portableValues.withUnsafeMutableBufferPointer { try portable.quantize(weights, into: $0, row: index) }
@@ -184,7 +184,7 @@ struct QuantizationTests {
         // A non-finite weight past the SIMD body is found by both, at its column.
         var tail = [Float](repeating: 0.5, count: columns)
         tail[columns - 1] = -.infinity
-        for variant in [BEATS_FLOAT_PORTABLE, BEATS_FLOAT_AVX2] {
+        for variant in [FloatKernelVariant.portable, .avx2] {
             var quantizer = Int8RowQuantizer(variant: variant)
             var values = [Int8](repeating: 0, count: columns)
             #expect(throws: Int8RowQuantizer.Failure.nonFinite(row: 3, column: columns - 1)) {

@@ -9,10 +9,6 @@ struct GemmShape: Sendable, CustomStringConvertible {
     var description: String { "M=\(m) N=\(n) K=\(k)" + (padding > 0 ? " (+\(padding) stride)" : "") }
 }
 
-private let allFlags: [UInt32] = [
-    0, UInt32(BEATS_GEMM_GELU), UInt32(BEATS_GEMM_ACCUMULATE), UInt32(BEATS_GEMM_GELU) | UInt32(BEATS_GEMM_ACCUMULATE),
-]
-
 /// Ragged sizes around the tile sizes (4 and 8 rows, 16 and 32 columns, 4-byte k-quads).
 private let raggedSizes = [1, 3, 17, 31, 33, 65]
 
@@ -24,20 +20,20 @@ private let largeShapes: [GemmShape] = [
 
 @Suite("int8 GEMM")
 struct GemmTests {
-    /// Runs `variant` and the scalar kernel on the same problem, flags and ranges; both outputs start
-    /// from the same random contents (ACCUMULATE reads them; cells outside the range must keep them).
+    /// Runs `variant` and the scalar kernel on the same problem and ranges; both outputs start from
+    /// the same random contents (cells outside the range must keep them).
     private func compare(_ variant: KernelVariant, _ problem: GemmProblem, rows: Range<Int>, columns: Range<Int>,
-                         flags: UInt32, seed: UInt64) throws {
+                         seed: UInt64) throws {
         let packed = try problem.packed()
         var random = SplitMix64(seed: seed)
         let initial = (0..<(problem.m * problem.outputStride)).map { _ in Float.random(in: -2...2, using: &random) }
         var expected = initial, actual = initial
-        let scalarStatus = KernelVariant.scalar.gemm(problem, packed: packed, into: &expected, rows: rows, columns: columns, flags: flags)
-        let status = variant.gemm(problem, packed: packed, into: &actual, rows: rows, columns: columns, flags: flags)
+        let scalarStatus = KernelVariant.scalar.gemm(problem, packed: packed, into: &expected, rows: rows, columns: columns)
+        let status = variant.gemm(problem, packed: packed, into: &actual, rows: rows, columns: columns)
         #expect(scalarStatus == KernelStatus.ok)
         #expect(status == KernelStatus.ok)
         #expect(sameBits(expected, actual),
-                "\(variant) M=\(problem.m) N=\(problem.n) K=\(problem.k) rows \(rows) columns \(columns) flags \(flags): first difference \(firstDifference(expected, actual))")
+                "\(variant) M=\(problem.m) N=\(problem.n) K=\(problem.k) rows \(rows) columns \(columns): first difference \(firstDifference(expected, actual))")
     }
 
     /// Either compares `variant` with scalar, or — where this CPU cannot run it — checks that it refuses
@@ -47,7 +43,7 @@ struct GemmTests {
         guard variant.isAvailable else {
             let problem = GemmProblem.random(m: 2, n: 3, k: 5, seed: seed)
             var c = [Float](repeating: 7, count: 6)
-            let status = variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<2, columns: 0..<3, flags: 0)
+            let status = variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<2, columns: 0..<3)
             #expect(status == KernelStatus.unavailable)
             #expect(c == [Float](repeating: 7, count: 6))
             print("NOTE: \(variant) GEMM NOT RUN — this CPU lacks it (features 0x\(String(beats_cpu_features(), radix: 16))); only its refusal was checked")
@@ -57,14 +53,12 @@ struct GemmTests {
         for (index, shape) in shapes.enumerated() {
             let problem = GemmProblem.random(m: shape.m, n: shape.n, k: shape.k, seed: seed &+ UInt64(index),
                                              withBias: index % 5 != 4, padding: shape.padding, level: level)
-            let flags = allFlags[index % allFlags.count]
-            try compare(variant, problem, rows: 0..<shape.m, columns: 0..<shape.n, flags: flags, seed: seed ^ 0xA5)
+            try compare(variant, problem, rows: 0..<shape.m, columns: 0..<shape.n, seed: seed ^ 0xA5)
             // A random sub-block, as a thread's share of the work would be.
             let rowStart = Int.random(in: 0..<shape.m, using: &random), columnStart = Int.random(in: 0..<shape.n, using: &random)
             let rows = rowStart..<Int.random(in: (rowStart + 1)...shape.m, using: &random)
             let columns = columnStart..<Int.random(in: (columnStart + 1)...shape.n, using: &random)
-            try compare(variant, problem, rows: rows, columns: columns, flags: allFlags[(index + 1) % allFlags.count],
-                        seed: seed ^ 0x5A)
+            try compare(variant, problem, rows: rows, columns: columns, seed: seed ^ 0x5A)
         }
     }
 
@@ -98,8 +92,8 @@ struct GemmTests {
         // 7-bit everywhere except one row far down, so some row blocks take the offset path and others not.
         var problem = GemmProblem.random(m: 300, n: 40, k: 768, seed: 15, level: 63)
         for column in 0..<768 where column % 5 == 0 { problem.activations[250 * 768 + column] = column % 2 == 0 ? 127 : -127 }
-        try compare(variant, problem, rows: 0..<300, columns: 0..<40, flags: 0, seed: 16)
-        try compare(variant, problem, rows: 100..<290, columns: 3..<37, flags: UInt32(BEATS_GEMM_GELU), seed: 17)
+        try compare(variant, problem, rows: 0..<300, columns: 0..<40, seed: 16)
+        try compare(variant, problem, rows: 100..<290, columns: 3..<37, seed: 17)
     }
 
     @Test("K beyond the scratch block (unpacked path) equals scalar bitwise", arguments: [KernelVariant.avx2, .avx512vnni])
@@ -125,7 +119,7 @@ struct GemmTests {
             problem.activationScales = [Float](repeating: 1, count: m)
             problem.weightScales = [Float](repeating: 1, count: n)
             var c = [Float](repeating: .nan, count: m * n)
-            #expect(variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<m, columns: 0..<n, flags: 0) == KernelStatus.ok)
+            #expect(variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<m, columns: 0..<n) == KernelStatus.ok)
             for row in 0..<m {
                 for column in 0..<n {
                     let exact = problem.exactAccumulator(row: row, column: column)
@@ -155,7 +149,7 @@ struct GemmTests {
         let problem = GemmProblem(m: 3, n: n, k: k, activationStride: k, outputStride: n, activations: activations,
                                   activationScales: [1, 1, 1], weights: weights, weightScales: [1, 1, 1], bias: nil)
         var c = [Float](repeating: .nan, count: 3 * n)
-        #expect(variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<3, columns: 0..<n, flags: 0) == KernelStatus.ok)
+        #expect(variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<3, columns: 0..<n) == KernelStatus.ok)
         for row in 0..<3 {
             for column in 0..<n {
                 let exact = problem.exactAccumulator(row: row, column: column)
@@ -180,7 +174,7 @@ struct GemmTests {
             }
             for column in 0..<k { problem.weights[column] = 127; problem.weights[k + column] = -127 }
             var c = [Float](repeating: .nan, count: 5 * 18)
-            #expect(variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<5, columns: 0..<18, flags: 0) == KernelStatus.ok)
+            #expect(variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<5, columns: 0..<18) == KernelStatus.ok)
             for row in 0..<5 {
                 for column in 0..<18 {
                     #expect(c[row * 18 + column] == Float(problem.exactAccumulator(row: row, column: column)), "\(variant) K=\(k) [\(row), \(column)]")
@@ -196,7 +190,7 @@ struct GemmTests {
         for (index, shape) in [GemmShape(m: 17, n: 33, k: 65), GemmShape(m: 4, n: 768, k: 768), GemmShape(m: 6, n: 31, k: 3072)].enumerated() {
             let problem = GemmProblem.random(m: shape.m, n: shape.n, k: shape.k, seed: 77 &+ UInt64(index))
             var c = [Float](repeating: .nan, count: shape.m * shape.n)
-            #expect(variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<shape.m, columns: 0..<shape.n, flags: 0) == KernelStatus.ok)
+            #expect(variant.gemm(problem, packed: try problem.packed(), into: &c, rows: 0..<shape.m, columns: 0..<shape.n) == KernelStatus.ok)
             var worst = 0.0
             for row in 0..<shape.m {
                 for column in 0..<shape.n {
@@ -219,7 +213,7 @@ struct GemmTests {
         }
     }
 
-    @Test("zero activation rows give the bias (and gelu(bias))", arguments: KernelVariant.allCases)
+    @Test("zero activation rows give the bias", arguments: KernelVariant.allCases)
     func zeroRowsGiveBias(variant: KernelVariant) throws {
         guard variant.isAvailable else { return try compareOrConfirmUnavailable(variant, [], seed: 4) }
         let (m, n, k) = (5, 37, 70)
@@ -229,36 +223,13 @@ struct GemmTests {
         #expect(quantized.scales == [Float](repeating: 0, count: m))
         problem.activations = quantized.q
         problem.activationScales = quantized.scales
-        var plain = [Float](repeating: .nan, count: m * n), activated = plain
+        var plain = [Float](repeating: .nan, count: m * n)
         let packed = try problem.packed()
-        #expect(variant.gemm(problem, packed: packed, into: &plain, rows: 0..<m, columns: 0..<n, flags: 0) == KernelStatus.ok)
-        #expect(variant.gemm(problem, packed: packed, into: &activated, rows: 0..<m, columns: 0..<n, flags: UInt32(BEATS_GEMM_GELU)) == KernelStatus.ok)
+        #expect(variant.gemm(problem, packed: packed, into: &plain, rows: 0..<m, columns: 0..<n) == KernelStatus.ok)
         let bias = problem.bias!
         for row in 0..<m {
             #expect(Array(plain[(row * n)..<(row * n + n)]) == bias)
-            #expect(sameBits(Array(activated[(row * n)..<(row * n + n)]), KernelVariant.scalar.gelu(bias).values))
         }
-    }
-
-    @Test("fused GELU and ACCUMULATE equal the separate operations bitwise", arguments: KernelVariant.allCases)
-    func fusedEpilogueEqualsSeparateSteps(variant: KernelVariant) throws {
-        guard variant.isAvailable else { return try compareOrConfirmUnavailable(variant, [], seed: 6) }
-        let (m, n, k) = (11, 50, 96)
-        let problem = GemmProblem.random(m: m, n: n, k: k, seed: 8)
-        let packed = try problem.packed()
-        var random = SplitMix64(seed: 9)
-        let residual = (0..<(m * n)).map { _ in Float.random(in: -3...3, using: &random) }
-        var plain = [Float](repeating: 0, count: m * n)
-        #expect(variant.gemm(problem, packed: packed, into: &plain, rows: 0..<m, columns: 0..<n, flags: 0) == KernelStatus.ok)
-        let activated = variant.gelu(plain)
-        #expect(activated.status == KernelStatus.ok)
-        var fused = [Float](repeating: 0, count: m * n)
-        #expect(variant.gemm(problem, packed: packed, into: &fused, rows: 0..<m, columns: 0..<n, flags: UInt32(BEATS_GEMM_GELU)) == KernelStatus.ok)
-        #expect(sameBits(fused, activated.values))
-        var accumulated = residual
-        let both = UInt32(BEATS_GEMM_GELU) | UInt32(BEATS_GEMM_ACCUMULATE)
-        #expect(variant.gemm(problem, packed: packed, into: &accumulated, rows: 0..<m, columns: 0..<n, flags: both) == KernelStatus.ok)
-        #expect(sameBits(accumulated, zip(residual, activated.values).map { $0 + $1 }))
     }
 
     @Test("row and column ranges split the work exactly and write nothing outside", arguments: KernelVariant.allCases)
@@ -269,12 +240,12 @@ struct GemmTests {
         let packed = try problem.packed()
         let stride = problem.outputStride
         var whole = [Float](repeating: -99, count: m * stride)
-        #expect(variant.gemm(problem, packed: packed, into: &whole, rows: 0..<m, columns: 0..<n, flags: 0) == KernelStatus.ok)
+        #expect(variant.gemm(problem, packed: packed, into: &whole, rows: 0..<m, columns: 0..<n) == KernelStatus.ok)
         // Column splits off the 16-column panel boundaries, row splits off the tile boundaries.
         var pieces = [Float](repeating: -99, count: m * stride)
         for rows in [0..<13, 13..<14, 14..<m] {
             for columns in [0..<7, 7..<40, 40..<41, 41..<n] {
-                #expect(variant.gemm(problem, packed: packed, into: &pieces, rows: rows, columns: columns, flags: 0) == KernelStatus.ok)
+                #expect(variant.gemm(problem, packed: packed, into: &pieces, rows: rows, columns: columns) == KernelStatus.ok)
             }
         }
         #expect(sameBits(whole, pieces))
@@ -282,7 +253,7 @@ struct GemmTests {
         for row in 0..<m { #expect(whole[(row * stride + n)..<(row * stride + stride)].allSatisfy { $0 == -99 }) }
         // A single interior block leaves everything else untouched.
         var block = [Float](repeating: -99, count: m * stride)
-        #expect(variant.gemm(problem, packed: packed, into: &block, rows: 5..<9, columns: 20..<23, flags: 0) == KernelStatus.ok)
+        #expect(variant.gemm(problem, packed: packed, into: &block, rows: 5..<9, columns: 20..<23) == KernelStatus.ok)
         for row in 0..<m {
             for column in 0..<stride {
                 let inside = (5..<9).contains(row) && (20..<23).contains(column)
@@ -292,8 +263,8 @@ struct GemmTests {
         }
         // Empty ranges do nothing and succeed.
         var untouched = [Float](repeating: -99, count: m * stride)
-        #expect(variant.gemm(problem, packed: packed, into: &untouched, rows: 3..<3, columns: 0..<n, flags: 0) == KernelStatus.ok)
-        #expect(variant.gemm(problem, packed: packed, into: &untouched, rows: 0..<m, columns: 50..<50, flags: 0) == KernelStatus.ok)
+        #expect(variant.gemm(problem, packed: packed, into: &untouched, rows: 3..<3, columns: 0..<n) == KernelStatus.ok)
+        #expect(variant.gemm(problem, packed: packed, into: &untouched, rows: 0..<m, columns: 50..<50) == KernelStatus.ok)
         #expect(untouched.allSatisfy { $0 == -99 })
     }
 
@@ -303,31 +274,30 @@ struct GemmTests {
         let problem = GemmProblem.random(m: 4, n: 20, k: 8, seed: 13)
         let packed = try problem.packed()
         var c = [Float](repeating: 0, count: 4 * 20)
-        #expect(variant.gemm(problem, packed: packed, into: &c, rows: 0..<4, columns: 0..<21, flags: 0) == KernelStatus.invalidArgument)
-        #expect(variant.gemm(problem, packed: packed, into: &c, rows: 0..<4, columns: 0..<20, flags: 4) == KernelStatus.invalidArgument)
+        #expect(variant.gemm(problem, packed: packed, into: &c, rows: 0..<4, columns: 0..<21) == KernelStatus.invalidArgument)
         let narrow = GemmProblem(m: 4, n: 20, k: 8, activationStride: 7, outputStride: 20, activations: problem.activations,
                              activationScales: problem.activationScales, weights: problem.weights,
                              weightScales: problem.weightScales, bias: problem.bias)
-        #expect(variant.gemm(narrow, packed: packed, into: &c, rows: 0..<4, columns: 0..<20, flags: 0) == KernelStatus.invalidArgument)
+        #expect(variant.gemm(narrow, packed: packed, into: &c, rows: 0..<4, columns: 0..<20) == KernelStatus.invalidArgument)
         let shortOutput = GemmProblem(m: 4, n: 20, k: 8, activationStride: 8, outputStride: 19, activations: problem.activations,
                                       activationScales: problem.activationScales, weights: problem.weights,
                                       weightScales: problem.weightScales, bias: problem.bias)
-        #expect(variant.gemm(shortOutput, packed: packed, into: &c, rows: 0..<4, columns: 0..<20, flags: 0) == KernelStatus.invalidArgument)
+        #expect(variant.gemm(shortOutput, packed: packed, into: &c, rows: 0..<4, columns: 0..<20) == KernelStatus.invalidArgument)
 
         // A buffer that was never packed, and a packed buffer at an unaligned address.
         let garbage = UnsafeMutableRawPointer.allocate(byteCount: packed.byteCount + 64, alignment: 64)
         defer { garbage.deallocate() }
         garbage.initializeMemory(as: UInt8.self, repeating: 0, count: packed.byteCount + 64)
         let status = problem.activations.withUnsafeBufferPointer { a in
-            beats_gemm_s8(a.baseAddress, 8, problem.activationScales, garbage, problem.weightScales, nil, &c, 20, 0, 4, 0, 20, 0)
+            variant.gemmFunction(a.baseAddress, 8, problem.activationScales, garbage, problem.weightScales, nil, &c, 20, 0, 4, 0, 20)
         }
         #expect(status == KernelStatus.badPackedWeights)
         (garbage + 8).copyMemory(from: packed.pointer, byteCount: packed.byteCount)
         let misaligned = problem.activations.withUnsafeBufferPointer { a in
-            beats_gemm_s8(a.baseAddress, 8, problem.activationScales, garbage + 8, problem.weightScales, nil, &c, 20, 0, 4, 0, 20, 0)
+            variant.gemmFunction(a.baseAddress, 8, problem.activationScales, garbage + 8, problem.weightScales, nil, &c, 20, 0, 4, 0, 20)
         }
         #expect(misaligned == KernelStatus.misaligned)
-        let nullActivations = beats_gemm_s8(nil, 8, problem.activationScales, packed.pointer, problem.weightScales, nil, &c, 20, 0, 4, 0, 20, 0)
+        let nullActivations = variant.gemmFunction(nil, 8, problem.activationScales, packed.pointer, problem.weightScales, nil, &c, 20, 0, 4, 0, 20)
         #expect(nullActivations == KernelStatus.invalidArgument)
     }
 }

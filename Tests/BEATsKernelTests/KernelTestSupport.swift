@@ -12,7 +12,7 @@ enum KernelStatus {
     static let tooLarge = BEATS_ERROR_TOO_LARGE.rawValue
 }
 
-/// One kernel variant, called through its explicit entry points (never through the dispatcher).
+/// One kernel variant, called through its own entry points (`beats_gemm_s8_avx2`, …).
 enum KernelVariant: String, CaseIterable, CustomStringConvertible, Sendable {
     case scalar, avx2, avx512vnni
 
@@ -37,6 +37,27 @@ enum KernelVariant: String, CaseIterable, CustomStringConvertible, Sendable {
         }
     }
 
+    /// This variant's `beats_quantize_rows_*`.
+    var quantizeFunction: @convention(c) (UnsafePointer<Float>?, Int, Int, Int, Int32, UnsafeMutablePointer<Int8>?, Int,
+                                          UnsafeMutablePointer<Float>?) -> Int32 {
+        switch self {
+        case .scalar: beats_quantize_rows_scalar
+        case .avx2: beats_quantize_rows_avx2
+        case .avx512vnni: beats_quantize_rows_avx512
+        }
+    }
+
+    /// This variant's `beats_gemm_s8_*`.
+    var gemmFunction: @convention(c) (UnsafePointer<Int8>?, Int, UnsafePointer<Float>?, UnsafeRawPointer?,
+                                      UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int,
+                                      Int, Int, Int, Int) -> Int32 {
+        switch self {
+        case .scalar: beats_gemm_s8_scalar
+        case .avx2: beats_gemm_s8_avx2
+        case .avx512vnni: beats_gemm_s8_avx512vnni
+        }
+    }
+
     func quantize(_ x: [Float], rows: Int, columns: Int, stride: Int, maxLevel: Int32 = BEATS_ACTIVATION_LEVELS_INT8)
         -> (status: Int32, q: [Int8], scales: [Float]) {
         var q = [Int8](repeating: 0x55, count: rows * stride)
@@ -44,57 +65,27 @@ enum KernelVariant: String, CaseIterable, CustomStringConvertible, Sendable {
         let status = x.withUnsafeBufferPointer { xp in
             q.withUnsafeMutableBufferPointer { qp in
                 scales.withUnsafeMutableBufferPointer { sp in
-                    switch self {
-                    case .scalar:
-                        beats_quantize_rows_scalar(xp.baseAddress, stride, rows, columns, maxLevel, qp.baseAddress, stride,
-                                                 sp.baseAddress)
-                    case .avx2:
-                        beats_quantize_rows_avx2(xp.baseAddress, stride, rows, columns, maxLevel, qp.baseAddress, stride,
-                                                 sp.baseAddress)
-                    case .avx512vnni:
-                        beats_quantize_rows_avx512(xp.baseAddress, stride, rows, columns, maxLevel, qp.baseAddress, stride,
-                                                 sp.baseAddress)
-                    }
+                    quantizeFunction(xp.baseAddress, stride, rows, columns, maxLevel, qp.baseAddress, stride, sp.baseAddress)
                 }
             }
         }
         return (status, q, scales)
     }
 
-    func gemm(_ problem: GemmProblem, packed: PackedWeights, into c: inout [Float], rows: Range<Int>, columns: Range<Int>,
-              flags: UInt32) -> Int32 {
+    func gemm(_ problem: GemmProblem, packed: PackedWeights, into c: inout [Float], rows: Range<Int>, columns: Range<Int>) -> Int32 {
         problem.activations.withUnsafeBufferPointer { a in
             problem.activationScales.withUnsafeBufferPointer { aScales in
                 problem.weightScales.withUnsafeBufferPointer { wScales in
                     withOptionalPointer(problem.bias) { bias in
                         c.withUnsafeMutableBufferPointer { cp in
-                            let function = switch self {
-                            case .scalar: beats_gemm_s8_scalar
-                            case .avx2: beats_gemm_s8_avx2
-                            case .avx512vnni: beats_gemm_s8_avx512vnni
-                            }
-                            return function(a.baseAddress, problem.activationStride, aScales.baseAddress, packed.pointer,
-                                            wScales.baseAddress, bias, cp.baseAddress, problem.outputStride,
-                                            rows.lowerBound, rows.upperBound, columns.lowerBound, columns.upperBound, flags)
+                            gemmFunction(a.baseAddress, problem.activationStride, aScales.baseAddress, packed.pointer,
+                                         wScales.baseAddress, bias, cp.baseAddress, problem.outputStride,
+                                         rows.lowerBound, rows.upperBound, columns.lowerBound, columns.upperBound)
                         }
                     }
                 }
             }
         }
-    }
-
-    func gelu(_ values: [Float]) -> (status: Int32, values: [Float]) {
-        var out = values
-        let status = out.withUnsafeMutableBufferPointer { p -> Int32 in
-            switch self {
-            case .scalar:
-                beats_gelu_f32_scalar(p.baseAddress, p.count)
-                return KernelStatus.ok
-            case .avx2: return beats_gelu_f32_avx2(p.baseAddress, p.count)
-            case .avx512vnni: return beats_gelu_f32_avx512(p.baseAddress, p.count)
-            }
-        }
-        return (status, out)
     }
 }
 

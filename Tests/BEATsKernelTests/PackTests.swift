@@ -47,7 +47,7 @@ struct PackTests {
         packed.pointer.storeBytes(of: UInt64(9), toByteOffset: 16, as: UInt64.self)
         for variant in KernelVariant.allCases where variant.isAvailable {
             var c = [Float](repeating: 0, count: 32)
-            #expect(variant.gemm(problem, packed: packed, into: &c, rows: 0..<2, columns: 0..<16, flags: 0) == KernelStatus.badPackedWeights)
+            #expect(variant.gemm(problem, packed: packed, into: &c, rows: 0..<2, columns: 0..<16) == KernelStatus.badPackedWeights)
         }
     }
 }

@@ -102,18 +102,20 @@ struct QuantizeTests {
         }
     }
 
-    @Test("refuses strides shorter than a row and missing buffers")
-    func badArguments() {
+    @Test("refuses strides shorter than a row and missing buffers", arguments: KernelVariant.allCases)
+    func badArguments(variant: KernelVariant) {
+        guard variant.isAvailable else { return }
+        let quantize = variant.quantizeFunction
         var q = [Int8](repeating: 0, count: 16)
         var scales = [Float](repeating: 0, count: 2)
         let x = [Float](repeating: 1, count: 16)
-        #expect(beats_quantize_rows(x, 7, 2, 8, 127, &q, 8, &scales) == KernelStatus.invalidArgument)
-        #expect(beats_quantize_rows(x, 8, 2, 8, 127, &q, 7, &scales) == KernelStatus.invalidArgument)
-        #expect(beats_quantize_rows(nil, 8, 2, 8, 127, &q, 8, &scales) == KernelStatus.invalidArgument)
-        #expect(beats_quantize_rows(x, 8, 2, 8, 0, &q, 8, &scales) == KernelStatus.invalidArgument)
-        #expect(beats_quantize_rows(x, 8, 2, 8, 128, &q, 8, &scales) == KernelStatus.invalidArgument)
-        #expect(beats_quantize_rows(x, 8, 0, 8, 127, nil, 8, nil) == KernelStatus.ok) // nothing to do
-        #expect(beats_quantize_rows(x, 8, 2, 8, 127, &q, 8, &scales) == KernelStatus.ok)
+        #expect(quantize(x, 7, 2, 8, 127, &q, 8, &scales) == KernelStatus.invalidArgument)
+        #expect(quantize(x, 8, 2, 8, 127, &q, 7, &scales) == KernelStatus.invalidArgument)
+        #expect(quantize(nil, 8, 2, 8, 127, &q, 8, &scales) == KernelStatus.invalidArgument)
+        #expect(quantize(x, 8, 2, 8, 0, &q, 8, &scales) == KernelStatus.invalidArgument)
+        #expect(quantize(x, 8, 2, 8, 128, &q, 8, &scales) == KernelStatus.invalidArgument)
+        #expect(quantize(x, 8, 0, 8, 127, nil, 8, nil) == KernelStatus.ok) // nothing to do
+        #expect(quantize(x, 8, 2, 8, 127, &q, 8, &scales) == KernelStatus.ok)
         #expect(scales == [1.0 / 127, 1.0 / 127])
         #expect(q.allSatisfy { $0 == 127 })
     }

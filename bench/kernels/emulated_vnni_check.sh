@@ -19,7 +19,7 @@ cc=${CC:-gcc}
 flags="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -I$kernels/include"
 # The emulated AVX-512 file: no target attribute, intrinsics from SIMDe.
 $cc $flags -DBEATS_EMULATE_AVX512 '-DBEATS_TARGET_AVX512=' -I"$here" -c "$kernels/avx512.c" -o "$out/avx512.o" 2>/dev/null
-for f in dispatch pack scalar avx2; do $cc $flags -c "$kernels/$f.c" -o "$out/$f.o"; done
+for f in variants pack scalar avx2; do $cc $flags -c "$kernels/$f.c" -o "$out/$f.o"; done
 $cc $flags -c "$here/variant_check.c" -o "$out/variant_check.o"
 $cc $flags "$out"/*.o -lm -o "$out/variant_check"
 "$out/variant_check" --emulated-avx512

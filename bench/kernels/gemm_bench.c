@@ -12,7 +12,8 @@
  *
  *   bench/kernels/run_bench.sh [--variant avx2|scalar|avx512vnni] [--reps N] [--levels 127|63]
  *
- * L is the activation quantization level: 127 (full int8) or 63 (7-bit, the AVX2 offset path).
+ * --variant picks the kernels' entry points (beats_gemm_s8_avx2, …); without it, the best this CPU
+ * runs. L is the activation quantization level: 127 (full int8) or 63 (7-bit, the AVX2 offset path).
  */
 #include "beats_kernels.h"
 
@@ -49,6 +50,26 @@ static int compare_doubles(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
+typedef int (*gemm_fn)(const int8_t *, size_t, const float *, const void *, const float *, const float *, float *,
+                       size_t, size_t, size_t, size_t, size_t);
+typedef int (*quantize_fn)(const float *, size_t, size_t, size_t, int, int8_t *, size_t, float *);
+
+/* The variant under test: its name and entry points. */
+static const char *variant_name;
+static gemm_fn gemm;
+static quantize_fn quantize;
+
+static int choose_variant(beats_kernel_variant variant) {
+    if (!beats_kernel_available(variant)) return 0;
+    variant_name = beats_kernel_variant_name(variant);
+    switch (variant) {
+    case BEATS_KERNEL_AVX512VNNI: gemm = beats_gemm_s8_avx512vnni, quantize = beats_quantize_rows_avx512; break;
+    case BEATS_KERNEL_AVX2: gemm = beats_gemm_s8_avx2, quantize = beats_quantize_rows_avx2; break;
+    default: gemm = beats_gemm_s8_scalar, quantize = beats_quantize_rows_scalar; break;
+    }
+    return 1;
+}
+
 typedef struct {
     const int8_t *a;
     const float *a_scales;
@@ -56,15 +77,14 @@ typedef struct {
     const float *w_scales, *bias;
     float *c;
     size_t M, N, K, n_begin, n_end;
-    uint32_t flags;
     double cpu_seconds;
 } gemm_job;
 
 static void *run_job(void *argument) {
     gemm_job *job = argument;
     const double start = thread_cpu_seconds();
-    int status = beats_gemm_s8(job->a, job->K, job->a_scales, job->packed, job->w_scales, job->bias, job->c, job->N, 0,
-                               job->M, job->n_begin, job->n_end, job->flags);
+    int status = gemm(job->a, job->K, job->a_scales, job->packed, job->w_scales, job->bias, job->c, job->N, 0, job->M,
+                      job->n_begin, job->n_end);
     if (status != BEATS_OK) {
         fprintf(stderr, "gemm failed: %s\n", beats_status_description(status));
         exit(1);
@@ -96,13 +116,14 @@ static double run_split(gemm_job base, int threads) {
 int main(int argc, char **argv) {
     int reps = 30;
     int levels[2] = {BEATS_ACTIVATION_LEVELS_INT8, BEATS_ACTIVATION_LEVELS_7BIT}, level_count = 2;
+    if (!choose_variant(BEATS_KERNEL_AVX512VNNI) && !choose_variant(BEATS_KERNEL_AVX2)) choose_variant(BEATS_KERNEL_SCALAR);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--variant") == 0 && i + 1 < argc) {
             const char *name = argv[++i];
             beats_kernel_variant v = strcmp(name, "scalar") == 0 ? BEATS_KERNEL_SCALAR
                                      : strcmp(name, "avx2") == 0 ? BEATS_KERNEL_AVX2
                                                                  : BEATS_KERNEL_AVX512VNNI;
-            if (beats_force_kernel(v) != BEATS_OK) {
+            if (!choose_variant(v)) {
                 fprintf(stderr, "variant %s not available on this CPU\n", name);
                 return 1;
             }
@@ -113,7 +134,7 @@ int main(int argc, char **argv) {
             level_count = 1;
         }
     }
-    printf("int8 kernel: %s   OpenBLAS core: %s   cpu features: 0x%x\n", beats_kernel_name(), openblas_get_corename(),
+    printf("int8 kernel: %s   OpenBLAS core: %s   cpu features: 0x%x\n", variant_name, openblas_get_corename(),
            beats_cpu_features());
     const size_t shapes[][3] = {{496, 768, 768}, {496, 768, 3072}, {496, 3072, 768}};
     printf("%-16s %3s %3s | %9s %9s %9s %9s | %9s %9s %9s %9s | %8s\n", "shape MxKxN", "L", "thr", "int8 ms",
@@ -136,7 +157,7 @@ int main(int argc, char **argv) {
         size_t size = beats_packed_weights_size(N, K);
         void *packed = aligned_alloc(64, (size + 63) / 64 * 64);
         beats_pack_weights(w, K, N, K, packed, size);
-        beats_quantize_rows(x, K, M, K, level, a, K, a_scales);
+        quantize(x, K, M, K, level, a, K, a_scales);
 
         for (int threads = 1; threads <= 2; threads++) {
             double *t_int8 = malloc(sizeof(double) * (size_t)reps), *t_blas = malloc(sizeof(double) * (size_t)reps);
@@ -156,7 +177,7 @@ int main(int argc, char **argv) {
                             0.0f, c, (int)N);
                 double t2 = now_seconds();
                 c_blas[r] = (process_cpu_seconds() - p1) / threads; /* OpenBLAS's threads: mean per thread */
-                beats_quantize_rows(x, K, M, K, level, a, K, a_scales);
+                quantize(x, K, M, K, level, a, K, a_scales);
                 double t3 = now_seconds();
                 t_int8[r] = t1 - t0, t_blas[r] = t2 - t1, t_quant[r] = t3 - t2;
             }

@@ -9,6 +9,6 @@ kernels="$here/../../Sources/CBEATsKernels"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cc=${CC:-clang}
-$cc -O3 -I"$kernels/include" $(pkg-config --cflags openblas) "$kernels"/dispatch.c "$kernels"/pack.c "$kernels"/scalar.c \
+$cc -O3 -I"$kernels/include" $(pkg-config --cflags openblas) "$kernels"/variants.c "$kernels"/pack.c "$kernels"/scalar.c \
     "$kernels"/avx2.c "$kernels"/avx512.c "$here/gemm_bench.c" $(pkg-config --libs openblas) -lpthread -lm -o "$out/gemm_bench"
 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$out/gemm_bench" "$@"

@@ -1,7 +1,8 @@
 /*
- * beats_kernels.h — int8 GEMM, activation quantization and GELU kernels for the BEATs runtime.
+ * beats_kernels.h — int8 GEMM and activation quantization kernels for the BEATs runtime.
  *
- * Three variants of every kernel, chosen at run time from the CPU's features:
+ * Three variants of every kernel; the caller picks one (beats_kernel_available says which this CPU
+ * runs) and calls its functions directly — nothing process-wide chooses for it:
  *   - "avx512vnni": AVX-512F/BW + AVX-512 VNNI (vpdpbusd), x86-64 with OS support for ZMM state;
  *   - "avx2":       AVX2 (vpmaddubsw with the sign-transfer trick), x86-64 with OS support for YMM state;
  *   - "scalar":     portable C, every architecture.
@@ -12,7 +13,7 @@
  * Quantization scheme (chosen for this project; PyTorch's quantize_dynamic differs):
  *   - weights: symmetric int8 per output row, values in [-127, 127] (never -128), one float32 scale
  *     per row, as stored by the native file (`QuantizedMatrix`);
- *   - activations: symmetric per row (per token), computed on the fly by beats_quantize_rows with
+ *   - activations: symmetric per row (per token), computed on the fly by beats_quantize_rows_* with
  *     L = max_level (127: full int8; 63: 7 bits, see below):
  *       scale = max_k |x[k]| / L                 (float32 division)
  *       q[k]  = clamp(rint(x[k] / scale), -L, L) (float32 division, round half to even)
@@ -29,22 +30,15 @@
  * GEMM (a Linear layer y = x·Wᵀ + b on quantized operands):
  *   acc[m][n] = Σ_k A[m][k] · W[n][k]                         (exact, int32)
  *   y         = (float)acc · (a_scale[m] · w_scale[n])        (float32, this order: scale product first)
- *   y         = y + bias[n]                                   (if bias != NULL)
- *   y         = gelu(y)                                       (if BEATS_GEMM_GELU)
- *   C[m][n]   = y, or C[m][n] + y with BEATS_GEMM_ACCUMULATE
+ *   C[m][n]   = y + bias[n]                                   (y if bias == NULL)
  * W is [N, K] row-major (a torch Linear weight), packed once at load with beats_pack_weights.
- *
- * GELU is the exact-erf form 0.5·x·(1 + erf(x/√2)) with erf from a rational approximation
- * (bench/kernels/fit_erf.py): max abs error of gelu(x) against the exact function is ~1.2e-6 over
- * [-10, 10] (≈ 2 ulp of the result for large x; PyTorch's float32 gelu: ~3.8e-7). gelu(NaN) = NaN.
  *
  * Thread safety: every function is safe to call concurrently on disjoint outputs. The GEMM takes a
  * row range [m_begin, m_end) and a column range [n_begin, n_end) so callers split one product
  * across threads (column ranges on multiples of BEATS_PANEL_COLUMNS are most efficient).
  * The SIMD GEMMs copy each block of activation rows once into a 128 KB per-thread scratch buffer
  * (allocated on the thread's first call, freed when the thread exits; if it cannot be allocated they
- * read the rows in place, more slowly). beats_force_kernel changes a process-wide setting and is
- * meant for tests and benchmarks.
+ * read the rows in place, more slowly). No function keeps any other state between calls.
  */
 #ifndef BEATS_KERNELS_H
 #define BEATS_KERNELS_H
@@ -60,7 +54,7 @@ extern "C" {
 
 typedef enum beats_status {
     BEATS_OK = 0,
-    /** A pointer is NULL, a range is reversed or out of bounds, a stride is too small, or a flag unknown. */
+    /** A pointer is NULL, a range is reversed or out of bounds, or a stride is too small. */
     BEATS_ERROR_INVALID_ARGUMENT = -1,
     /** The packed weight buffer's header is not one written by beats_pack_weights. */
     BEATS_ERROR_BAD_PACKED_WEIGHTS = -2,
@@ -77,7 +71,7 @@ typedef enum beats_status {
 /** Short English description of a status ("weight out of range [-127, 127]", …). Never NULL. */
 const char *beats_status_description(int status);
 
-/* ---- CPU features and kernel selection -------------------------------------------------------- */
+/* ---- CPU features and kernel variants --------------------------------------------------------- */
 
 /** Bit flags returned by beats_cpu_features(). A flag is set only when the CPU has the instructions
  *  AND the operating system saves the register state they need (XGETBV). */
@@ -96,31 +90,18 @@ enum {
 /** The features of the CPU this process runs on (cpuid + xgetbv; 0 on non-x86 machines). */
 uint32_t beats_cpu_features(void);
 
+/** The builds of the int8 kernels; each has its own entry points (beats_gemm_s8_avx2, …). */
 typedef enum beats_kernel_variant {
-    /** Best available: avx512vnni, else avx2, else scalar (or the BEATS_KERNEL environment variable). */
-    BEATS_KERNEL_AUTO = 0,
     BEATS_KERNEL_SCALAR = 1,
     BEATS_KERNEL_AVX2 = 2,
     BEATS_KERNEL_AVX512VNNI = 3,
 } beats_kernel_variant;
 
-/** 1 when `variant` was compiled in and this CPU can run it, else 0 (AUTO: always 1). */
+/** 1 when `variant` was compiled in and this CPU can run it, else 0 (also for unknown values). */
 int beats_kernel_available(beats_kernel_variant variant);
 
-/** The variant the dispatching functions use now (never AUTO). On first use this is the best
- *  available variant, unless the environment variable BEATS_KERNEL names an available one
- *  ("scalar", "avx2", "avx512vnni"). */
-beats_kernel_variant beats_kernel_selected(void);
-
-/** Name of the variant the dispatching functions use now: "avx512vnni", "avx2" or "scalar". */
-const char *beats_kernel_name(void);
-
-/** Name of a variant ("auto" for BEATS_KERNEL_AUTO, "unknown" for other values). */
+/** Name of a variant: "scalar", "avx2", "avx512vnni" ("unknown" for other values). */
 const char *beats_kernel_variant_name(beats_kernel_variant variant);
-
-/** Makes the dispatching functions use `variant` (AUTO: the best available again). Returns
- *  BEATS_ERROR_UNAVAILABLE, changing nothing, if this CPU cannot run it. For tests and benchmarks. */
-int beats_force_kernel(beats_kernel_variant variant);
 
 /* ---- Activation quantization ------------------------------------------------------------------ */
 
@@ -132,10 +113,9 @@ int beats_force_kernel(beats_kernel_variant variant);
  * Quantizes `rows` rows of `columns` floats (row r at x + r*x_stride) to integers in
  * [-max_level, max_level] (row r at q + r*q_stride) with one scale per row (scales[r]), as described
  * at the top of this file. Strides are in elements and must be ≥ columns; 1 ≤ max_level ≤ 127.
- * Returns BEATS_OK or BEATS_ERROR_INVALID_ARGUMENT.
+ * Returns BEATS_OK, BEATS_ERROR_INVALID_ARGUMENT, or BEATS_ERROR_UNAVAILABLE (the SIMD variants on
+ * a CPU without their instructions).
  */
-int beats_quantize_rows(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level,
-                        int8_t *q, size_t q_stride, float *scales);
 int beats_quantize_rows_scalar(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level,
                                int8_t *q, size_t q_stride, float *scales);
 int beats_quantize_rows_avx2(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level,
@@ -174,13 +154,6 @@ int beats_packed_weights_shape(const void *packed, size_t *rows, size_t *columns
 
 /* ---- GEMM ------------------------------------------------------------------------------------- */
 
-enum {
-    /** Apply exact-erf GELU after the bias. */
-    BEATS_GEMM_GELU = 1u << 0,
-    /** Add the result to C instead of overwriting it (a residual connection). */
-    BEATS_GEMM_ACCUMULATE = 1u << 1,
-};
-
 /**
  * C[m][n] (at c + m*c_stride + n) for m in [m_begin, m_end), n in [n_begin, n_end), from
  *   a        int8 activations, row m at a + m*a_stride, K = the packed matrix's columns,
@@ -192,33 +165,21 @@ enum {
  * `a` nor written to `c`; an empty range does nothing. Strides are in elements (a_stride ≥ K,
  * c_stride ≥ n_end). Activations may be any int8 (the quantizer gives [-max_level, max_level]).
  * Returns BEATS_OK, BEATS_ERROR_INVALID_ARGUMENT, BEATS_ERROR_BAD_PACKED_WEIGHTS,
- * BEATS_ERROR_MISALIGNED, or (explicit variants only) BEATS_ERROR_UNAVAILABLE.
+ * BEATS_ERROR_MISALIGNED, or BEATS_ERROR_UNAVAILABLE (the SIMD variants on a CPU without their
+ * instructions).
  */
-int beats_gemm_s8(const int8_t *a, size_t a_stride, const float *a_scales,
-                  const void *packed_w, const float *w_scales, const float *bias,
-                  float *c, size_t c_stride,
-                  size_t m_begin, size_t m_end, size_t n_begin, size_t n_end, uint32_t flags);
 int beats_gemm_s8_scalar(const int8_t *a, size_t a_stride, const float *a_scales,
                          const void *packed_w, const float *w_scales, const float *bias,
                          float *c, size_t c_stride,
-                         size_t m_begin, size_t m_end, size_t n_begin, size_t n_end, uint32_t flags);
+                         size_t m_begin, size_t m_end, size_t n_begin, size_t n_end);
 int beats_gemm_s8_avx2(const int8_t *a, size_t a_stride, const float *a_scales,
                        const void *packed_w, const float *w_scales, const float *bias,
                        float *c, size_t c_stride,
-                       size_t m_begin, size_t m_end, size_t n_begin, size_t n_end, uint32_t flags);
+                       size_t m_begin, size_t m_end, size_t n_begin, size_t n_end);
 int beats_gemm_s8_avx512vnni(const int8_t *a, size_t a_stride, const float *a_scales,
                              const void *packed_w, const float *w_scales, const float *bias,
                              float *c, size_t c_stride,
-                             size_t m_begin, size_t m_end, size_t n_begin, size_t n_end, uint32_t flags);
-
-/* ---- GELU (also for the float32 path) --------------------------------------------------------- */
-
-/** x[i] = gelu(x[i]) for i in [0, count), in place, with the same GELU the GEMM epilogue uses. */
-void beats_gelu_f32(float *x, size_t count);
-void beats_gelu_f32_scalar(float *x, size_t count);
-/** Return BEATS_ERROR_UNAVAILABLE (leaving x unchanged) when the CPU lacks the instructions. */
-int beats_gelu_f32_avx2(float *x, size_t count);
-int beats_gelu_f32_avx512(float *x, size_t count);
+                             size_t m_begin, size_t m_end, size_t n_begin, size_t n_end);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 /*
- * CPU feature detection and run-time selection of the kernel variant.
+ * CPU feature detection, which kernel variants this CPU runs, status descriptions, and the
+ * per-thread scratch block of the SIMD GEMMs.
  */
 #include "kernels_internal.h"
 
@@ -64,7 +65,7 @@ uint32_t beats_cpu_features(void) {
     return features;
 }
 
-int beats_cpu_can_run(beats_kernel_variant variant) {
+int beats_kernel_available(beats_kernel_variant variant) {
     const uint32_t features = beats_cpu_features();
     switch (variant) {
     case BEATS_KERNEL_SCALAR:
@@ -80,63 +81,14 @@ int beats_cpu_can_run(beats_kernel_variant variant) {
     }
 }
 
-int beats_kernel_available(beats_kernel_variant variant) {
-    if (variant == BEATS_KERNEL_AUTO) return 1;
-    return beats_cpu_can_run(variant);
-}
-
-static beats_kernel_variant beats_best_variant(void) {
-    if (beats_cpu_can_run(BEATS_KERNEL_AVX512VNNI)) return BEATS_KERNEL_AVX512VNNI;
-    if (beats_cpu_can_run(BEATS_KERNEL_AVX2)) return BEATS_KERNEL_AVX2;
-    return BEATS_KERNEL_SCALAR;
-}
-
-static beats_kernel_variant beats_variant_from_environment(void) {
-    const char *requested = getenv("BEATS_KERNEL");
-    if (requested == NULL) return BEATS_KERNEL_AUTO;
-    const beats_kernel_variant candidates[] = {BEATS_KERNEL_SCALAR, BEATS_KERNEL_AVX2, BEATS_KERNEL_AVX512VNNI};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        if (strcmp(requested, beats_kernel_variant_name(candidates[i])) == 0 && beats_cpu_can_run(candidates[i])) {
-            return candidates[i];
-        }
-    }
-    return BEATS_KERNEL_AUTO; /* unknown or unavailable: the best available variant */
-}
-
-/* 0 = not chosen yet. */
-static _Atomic int beats_selected_variant = 0;
-
-beats_kernel_variant beats_kernel_selected(void) {
-    int selected = atomic_load_explicit(&beats_selected_variant, memory_order_relaxed);
-    if (selected != 0) return (beats_kernel_variant)selected;
-    beats_kernel_variant chosen = beats_variant_from_environment();
-    if (chosen == BEATS_KERNEL_AUTO) chosen = beats_best_variant();
-    int expected = 0;
-    atomic_compare_exchange_strong(&beats_selected_variant, &expected, (int)chosen);
-    return (beats_kernel_variant)atomic_load_explicit(&beats_selected_variant, memory_order_relaxed);
-}
-
-int beats_force_kernel(beats_kernel_variant variant) {
-    if (variant == BEATS_KERNEL_AUTO) {
-        atomic_store(&beats_selected_variant, (int)beats_best_variant());
-        return BEATS_OK;
-    }
-    if (!beats_cpu_can_run(variant)) return BEATS_ERROR_UNAVAILABLE;
-    atomic_store(&beats_selected_variant, (int)variant);
-    return BEATS_OK;
-}
-
 const char *beats_kernel_variant_name(beats_kernel_variant variant) {
     switch (variant) {
-    case BEATS_KERNEL_AUTO: return "auto";
     case BEATS_KERNEL_SCALAR: return "scalar";
     case BEATS_KERNEL_AVX2: return "avx2";
     case BEATS_KERNEL_AVX512VNNI: return "avx512vnni";
     default: return "unknown";
     }
 }
-
-const char *beats_kernel_name(void) { return beats_kernel_variant_name(beats_kernel_selected()); }
 
 const char *beats_status_description(int status) {
     switch (status) {
@@ -173,40 +125,4 @@ int8_t *beats_thread_scratch(void) {
         return NULL;
     }
     return allocated;
-}
-
-/* ---- Dispatching entry points ----------------------------------------------------------------- */
-
-int beats_quantize_rows(const float *x, size_t x_stride, size_t rows, size_t columns, int max_level, int8_t *q,
-                        size_t q_stride, float *scales) {
-    switch (beats_kernel_selected()) {
-    case BEATS_KERNEL_AVX512VNNI:
-        return beats_quantize_rows_avx512(x, x_stride, rows, columns, max_level, q, q_stride, scales);
-    case BEATS_KERNEL_AVX2: return beats_quantize_rows_avx2(x, x_stride, rows, columns, max_level, q, q_stride, scales);
-    default: return beats_quantize_rows_scalar(x, x_stride, rows, columns, max_level, q, q_stride, scales);
-    }
-}
-
-int beats_gemm_s8(const int8_t *a, size_t a_stride, const float *a_scales, const void *packed_w,
-                  const float *w_scales, const float *bias, float *c, size_t c_stride, size_t m_begin,
-                  size_t m_end, size_t n_begin, size_t n_end, uint32_t flags) {
-    switch (beats_kernel_selected()) {
-    case BEATS_KERNEL_AVX512VNNI:
-        return beats_gemm_s8_avx512vnni(a, a_stride, a_scales, packed_w, w_scales, bias, c, c_stride,
-                                        m_begin, m_end, n_begin, n_end, flags);
-    case BEATS_KERNEL_AVX2:
-        return beats_gemm_s8_avx2(a, a_stride, a_scales, packed_w, w_scales, bias, c, c_stride, m_begin,
-                                  m_end, n_begin, n_end, flags);
-    default:
-        return beats_gemm_s8_scalar(a, a_stride, a_scales, packed_w, w_scales, bias, c, c_stride, m_begin,
-                                    m_end, n_begin, n_end, flags);
-    }
-}
-
-void beats_gelu_f32(float *x, size_t count) {
-    switch (beats_kernel_selected()) {
-    case BEATS_KERNEL_AVX512VNNI: (void)beats_gelu_f32_avx512(x, count); return;
-    case BEATS_KERNEL_AVX2: (void)beats_gelu_f32_avx2(x, count); return;
-    default: beats_gelu_f32_scalar(x, count); return;
-    }
 }
