@@ -69,6 +69,8 @@ public final class BEATsNetwork: Sendable {
     /// Attention query block / conv tile length (tests shrink it to exercise the tiling).
     let blockRows: Int
     let arenas: ArenaPool
+    /// Tokens the first arena is sized for (`capacityFrames`), so clips up to that length share it.
+    let minimumArenaTokens: Int
 
     /// Loads and checks every weight the config needs. `capacityFrames` sizes the first arena
     /// (1024 frames ≈ 10 s); a longer clip gets a larger one, up to `maximumFrames` (65 536 frames
@@ -102,8 +104,9 @@ public final class BEATsNetwork: Sendable {
             ForwardArena(dimensions: dims, head: weights.head, feedForwardWidth: weights.feedForwardWidth, tokens: tokens,
                          blockRows: blocks, lanes: lanes, int8Columns: int8Columns)
         }
-        // The first arena is made now, so a model used one call at a time allocates nothing per call.
-        arenas.withArena(tokens: dims.tokens(frames: min(max(capacityFrames, dims.patchSize), max(maximumFrames, dims.patchSize)))) { _ in }
+        // The first call makes the first arena (a model that never runs holds none, and opening
+        // stays cheap); a model used one call at a time then reuses it and allocates nothing.
+        minimumArenaTokens = dims.tokens(frames: min(max(capacityFrames, dims.patchSize), max(maximumFrames, dims.patchSize)))
     }
 
     /// Tokens (time × frequency patches) the encoder produces for `frames` fbank frames.
@@ -122,7 +125,7 @@ public final class BEATsNetwork: Sendable {
             throw ModelError.fbankSizeMismatch(frames: frames, expectedValues: overflow ? Int.max : expected, actualValues: fbank.count)
         }
         let tokens = dims.tokens(frames: frames)
-        return arenas.withArena(tokens: tokens) { arena in
+        return arenas.withArena(tokens: max(tokens, minimumArenaTokens)) { arena in
             let pass = ForwardPass(network: self, arena: arena)
             fbank.withUnsafeBufferPointer { pass.encode($0.baseAddress!, tokens: tokens) }
             let output = pass.runHead(tokens: tokens, encoderOnly: encoderOnly)

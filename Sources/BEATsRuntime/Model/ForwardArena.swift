@@ -87,7 +87,9 @@ final class ForwardArena: @unchecked Sendable {
         let patchesAt = region(T * dims.patchArea), embeddedAt = region(T * dims.embedDim)
         let hiddenAt = region(T * D), queryAt = region(T * D), keyAt = region(T * D), valueAt = region(T * D)
         let contextAt = region(T * D), projectedAt = region(T * D)
-        let feedForwardAt = region(T * feedForwardWidth), gluOutputAt = region(T * dims.feedForwardDim)
+        let feedForwardAt = region(T * feedForwardWidth)
+        // Only GLU feed-forwards (fc1 twice as wide as ffn) need a separate output.
+        let gluOutputAt = region(feedForwardWidth > dims.feedForwardDim ? T * dims.feedForwardDim : 0)
         let scoresAt = region(lanes * block * T), inverseSumsAt = region(lanes * block)
         let gateProjectionsAt = region(T * dims.heads * 8), gatesAt = region(dims.heads * T)
         let biasByOffsetAt = region(dims.heads * (2 * T - 1))
