@@ -1,12 +1,10 @@
 /// Errors of the library's own checks (the stages underneath have their own typed errors:
-/// `CheckpointError`, `NativeFormatError`, ``AudioError``, ``ModelError``).
+/// `CheckpointError`, `NativeFormatError`, `AudioError`, `ModelError`).
 public enum BEATsError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The operation needs another kind of model: `classify` a fine-tuned one, `tokens` a tokenizer.
     case wrongKind(operation: String, needs: ModelKind, model: String, kind: ModelKind)
     /// An audio file was given where a model file was expected (arguments swapped, usually).
     case audioInsteadOfModel(path: String, format: String)
-    /// A clip (or a window of it) shorter than one BEATs patch.
-    case audioTooShort(source: String, seconds: Double, minimumSeconds: Double)
     /// Window length or hop that is not a positive number of seconds.
     case invalidWindowing(String)
     /// `beats tensor` asked for a name the file does not have.
@@ -16,14 +14,13 @@ public enum BEATsError: Error, Equatable, Sendable, CustomStringConvertible {
     /// An output path that cannot be written: a directory, a missing directory, no permission.
     case cannotWrite(path: String, reason: String)
 
+    /// The one-line message the command line prints after `error:`.
     public var description: String {
         switch self {
         case .wrongKind(let operation, let needs, let model, let kind):
             return "\(model) is a \(kind.displayName) model; \(operation) needs a \(needs.displayName) model"
         case .audioInsteadOfModel(let path, let format):
             return "\(path) is audio (\(format)), not a model: expected a PyTorch checkpoint or a native .beatsw file"
-        case .audioTooShort(let source, let seconds, let minimum):
-            return "\(source): audio is \(Self.seconds(seconds)) long; BEATs needs at least \(Self.seconds(minimum)) (one 16-frame patch)"
         case .invalidWindowing(let reason):
             return "windows: \(reason)"
         case .noSuchTensor(let file, let name, let detail):
@@ -33,12 +30,6 @@ public enum BEATsError: Error, Equatable, Sendable, CustomStringConvertible {
         case .cannotWrite(let path, let reason):
             return "cannot write \(path): \(reason)"
         }
-    }
-
-    static func seconds(_ value: Double) -> String {
-        let text = String(Int((value * 1000).rounded()))
-        let padded = String(repeating: "0", count: max(0, 4 - text.count)) + text
-        return padded.dropLast(3) + "." + padded.suffix(3) + " s"
     }
 }
 

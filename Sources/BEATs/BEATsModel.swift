@@ -76,7 +76,7 @@ public final class BEATsModel: Sendable {
 
     /// Fewest 16 kHz samples a clip needs: one patch of fbank frames.
     public var minimumSamples: Int {
-        BEATsAudio.frameLength + (network.patchFrames - 1) * BEATsAudio.frameShift
+        BEATsAudio.minimumSamples(framesPerPatch: network.patchFrames)
     }
 
     // MARK: - One clip
@@ -85,7 +85,7 @@ public final class BEATsModel: Sendable {
     /// of a pre-trained model, probabilities of a fine-tuned one, tokens of a tokenizer.
     /// A clip at another rate than 16 kHz is resampled first, as torchaudio does.
     public func output(for clip: AudioClip) throws -> ModelOutput {
-        try run(clip, source: "audio").output
+        try run(clip).output
     }
 
     /// The `top` most probable AudioSet classes for `clip` (fine-tuned models).
@@ -115,9 +115,9 @@ public final class BEATsModel: Sendable {
     }
 
     /// The official output for `clip` and how long each stage of the forward pass took.
-    public func run(_ clip: AudioClip, source: String = "audio") throws -> (output: ModelOutput, stageTimes: [StageTime]) {
+    public func run(_ clip: AudioClip, source: String? = nil) throws -> (output: ModelOutput, stageTimes: [StageTime]) {
         let samples = try samples16k(clip)
-        try checkLength(samples.count, source: source)
+        try BEATsAudio.checkPatchLength(sampleCount: samples.count, framesPerPatch: network.patchFrames, path: source)
         let fbank = try KaldiFbank.beatsFeatures(samples)
         let result = try network.forward(fbank: fbank.values, frames: fbank.frames)
         return (ModelOutput(result.output), result.stageTimes)
@@ -154,13 +154,13 @@ public final class BEATsModel: Sendable {
     // MARK: - Long audio
 
     /// The official output for each window of `clip` (see ``Windowing``).
-    public func outputs(for clip: AudioClip, windows windowing: Windowing, source: String = "audio") throws -> [WindowResult<ModelOutput>] {
+    public func outputs(for clip: AudioClip, windows windowing: Windowing, source: String? = nil) throws -> [WindowResult<ModelOutput>] {
         let samples = try samples16k(clip)
         let rate = Double(BEATsAudio.sampleRate)
         return try windowing.ranges(sampleCount: samples.count, sampleRate: BEATsAudio.sampleRate, minimumSamples: minimumSamples)
             .map { range in
                 let window = AudioClip(sampleRate: BEATsAudio.sampleRate, samples: Array(samples[range]))
-                let label = "\(source) window \(BEATsError.seconds(Double(range.lowerBound) / rate))"
+                let label = "\(source ?? "audio") window at \(String(format: "%.3f", Double(range.lowerBound) / rate)) s"
                 return WindowResult(start: Double(range.lowerBound) / rate, end: Double(range.upperBound) / rate,
                                     value: try run(window, source: label).output)
             }
@@ -186,13 +186,6 @@ public final class BEATsModel: Sendable {
 
     private func samples16k(_ clip: AudioClip) throws -> [Float] {
         try AudioLoader.resampled(clip, to: BEATsAudio.sampleRate).samples
-    }
-
-    private func checkLength(_ count: Int, source: String) throws {
-        guard count >= minimumSamples else {
-            let rate = Double(BEATsAudio.sampleRate)
-            throw BEATsError.audioTooShort(source: source, seconds: Double(count) / rate, minimumSeconds: Double(minimumSamples) / rate)
-        }
     }
 
     private func require(_ needed: ModelKind, for operation: String) throws {

@@ -69,9 +69,9 @@ struct ModelTests {
     func tooShort() throws {
         let model = try BEATsModel(contentsOf: Self.url("models/tiny.pt"))
         let clip = AudioClip(sampleRate: 16_000, samples: [Float](repeating: 0.1, count: 1600))
-        #expect(throws: BEATsError.audioTooShort(source: "audio", seconds: 0.1, minimumSeconds: 0.175)) { try model.output(for: clip) }
-        #expect(BEATsError.audioTooShort(source: "a.wav", seconds: 0.1, minimumSeconds: 0.175).description
-                == "a.wav: audio is 0.100 s long; BEATs needs at least 0.175 s (one 16-frame patch)")
+        #expect(throws: AudioError.tooShort(path: nil, samples: 1600, minimum: 2800, purpose: "one BEATs patch")) { try model.output(for: clip) }
+        let error = AudioError.tooShort(path: "a.wav", samples: 1600, minimum: 2800, purpose: "one BEATs patch")
+        #expect(error.description == "a.wav: audio is 0.10 s (1600 samples at 16 kHz); one BEATs patch needs at least 0.175 s (2800 samples)")
     }
 
     @Test("a clip at another rate is resampled to 16 kHz first")
