@@ -198,32 +198,32 @@ public final class BEATsModel: Sendable {
 // MARK: - async
 
 extension BEATsModel {
-    /// ``output(for:)`` off the cooperative thread pool.
+    /// The `async` form of `output(for:)`: the work runs off the cooperative thread pool.
     public func output(for clip: AudioClip) async throws -> ModelOutput {
         try await Self.detached { try self.output(for: clip) }
     }
 
-    /// ``classify(_:top:)`` off the cooperative thread pool.
+    /// The `async` form of `classify(_:top:)`: the work runs off the cooperative thread pool.
     public func classify(_ clip: AudioClip, top: Int = 5) async throws -> [LabelScore] {
         try await Self.detached { try self.classify(clip, top: top) }
     }
 
-    /// ``classify(contentsOf:top:)`` off the cooperative thread pool: decoding and inference.
+    /// The `async` form of `classify(contentsOf:top:)`: decoding and inference run off the cooperative thread pool.
     public func classify(contentsOf url: URL, top: Int = 5) async throws -> [LabelScore] {
         try await Self.detached { try self.classify(contentsOf: url, top: top) }
     }
 
-    /// ``features(of:)`` off the cooperative thread pool.
+    /// The `async` form of `features(of:)`: the work runs off the cooperative thread pool.
     public func features(of clip: AudioClip) async throws -> Features {
         try await Self.detached { try self.features(of: clip) }
     }
 
-    /// ``tokens(of:)`` off the cooperative thread pool.
+    /// The `async` form of `tokens(of:)`: the work runs off the cooperative thread pool.
     public func tokens(of clip: AudioClip) async throws -> [Int] {
         try await Self.detached { try self.tokens(of: clip) }
     }
 
-    /// ``classify(_:windows:top:)`` off the cooperative thread pool.
+    /// The `async` form of `classify(_:windows:top:)`: the work runs off the cooperative thread pool.
     public func classify(_ clip: AudioClip, windows: Windowing, top: Int = 5) async throws -> WindowedClassification {
         try await Self.detached { try self.classify(clip, windows: windows, top: top) }
     }

@@ -7,34 +7,55 @@ import Glibc
 
 /// Times a model on one clip: what `beats bench` reports.
 public struct BenchmarkReport: Sendable, Encodable {
+    /// One stage of the pipeline and its median time over the runs.
     public struct Stage: Sendable, Encodable {
+        /// The stage's name: "fbank", then the forward pass's stages in order.
         public var name: String
+        /// Median seconds of the stage over the timed runs.
         public var median_seconds: Double
     }
 
+    /// The model file's path, as given.
     public var model: String
+    /// The model file's format: "pytorch-zip", "pytorch-legacy" or "beatsw".
     public var format: String
+    /// The model's kind: "pretrained", "finetuned" or "tokenizer".
     public var kind: String
+    /// Length of the timed clip in seconds, at 16 kHz.
     public var clip_seconds: Double
+    /// Threads each pass used.
     public var threads: Int
+    /// Timed passes (after one untimed warm-up).
     public var runs: Int
     /// Opening the file (header, tensor table).
     public var open_seconds: Double
     /// Preparing the weights to run (checks, int8 packing, first arena).
     public var load_seconds: Double
+    /// Median seconds of one whole pass (fbank, encoder, head) over the timed runs.
     public var median_seconds: Double
+    /// Fastest timed pass, in seconds.
     public var min_seconds: Double
+    /// Slowest timed pass, in seconds.
     public var max_seconds: Double
+    /// Median seconds per second of audio (below 1: faster than real time).
     public var real_time_factor: Double
     /// "fbank", then the forward pass's stages, medians over the runs.
     public var stages: [Stage]
+    /// Peak resident memory of the process, in bytes.
     public var peak_rss_bytes: Int
+    /// OpenBLAS's build description (`openblas_get_config`): version, build options, target core.
     public var openblas: String
+    /// Where OpenBLAS was loaded from, or why it was not.
     public var openblas_library: String
+    /// The kernel set OpenBLAS picked for this CPU (`openblas_get_corename`).
     public var openblas_core: String
+    /// OpenBLAS's worker count: 1 once loaded, since the runtime splits the work itself.
     public var openblas_threads: Int
+    /// The int8 GEMM variant the model uses: "avx512vnni", "avx2" or "scalar".
     public var int8_kernel: String
+    /// Whether the model runs int8-quantized weights.
     public var int8_weights: Bool
+    /// CPU features the kernels test for, by name.
     public var cpu_features: [String]
 
     /// Opens `modelPath`, runs one warm-up and `runs` timed passes over `clip` (fbank, encoder,

@@ -61,9 +61,11 @@ public enum TensorExport {
 public enum ModelFileCheck {
     /// What a successful check found.
     public struct Result: Sendable {
+        /// Tensors in the file.
         public var tensorCount: Int
         /// Bytes of tensor data whose checksums were verified.
         public var checkedBytes: Int
+        /// The file's format: "pytorch-zip", "pytorch-legacy" or "beatsw".
         public var format: String
     }
 

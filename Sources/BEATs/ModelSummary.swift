@@ -1,21 +1,27 @@
 import BEATsCheckpoint
 import BEATsCore
 
-/// What `inspect` shows about any ``WeightStore``, gathered without reading tensor values.
+/// What `inspect` shows about any `WeightStore`, gathered without reading tensor values.
 public struct ModelSummary: Sendable {
     /// One tensor as the file declares it.
     public struct Tensor: Sendable, Equatable {
+        /// The tensor's name in the state dict, e.g. `post_extract_proj.weight`.
         public var name: String
+        /// Element type as stored (`qint8` for an int8-quantized matrix).
         public var dtype: DType
+        /// Dimensions, outermost first.
         public var shape: [Int]
         /// Bytes the tensor takes in the file (values and, for int8, its scales).
         public var byteCount: Int
+        /// Number of elements: the product of the shape.
         public var elementCount: Int { shape.reduce(1, *) }
     }
 
     /// "pytorch-zip", "pytorch-legacy" or the native format's name.
     public var format: String
+    /// What the model outputs: features, AudioSet probabilities or tokens.
     public var kind: ModelKind
+    /// The official `cfg` the file carries.
     public var config: BEATsConfig
     /// Classifier labels the file carries.
     public var labelCount: Int
@@ -90,6 +96,7 @@ public struct ModelSummary: Sendable {
         }
     }
 
+    /// `count` bytes for people: "512 B", "12.0 KiB", "1.5 GiB" (binary units, one decimal).
     public static func byteSize(_ count: Int) -> String {
         if count < 1024 { return "\(count) B" }
         let units = ["KiB", "MiB", "GiB", "TiB"]

@@ -5,12 +5,14 @@ public struct OutputComparison: Sendable, Equatable {
     public let maxAbsError: Double
     /// Flat index of the largest error.
     public let worstIndex: Int
+    /// Mean of |actual − expected| over all elements (0 when there are none).
     public let meanAbsError: Double
     /// Cosine similarity of the two as vectors (1 when both are all zeros).
     public let cosine: Double
     private let actual: [Double]
     private let expected: [Double]
 
+    /// Compares `actual` with `expected`, element by element; both must have the same count.
     public init(_ actual: [Double], _ expected: [Double]) {
         precondition(actual.count == expected.count, "comparison of \(actual.count) with \(expected.count) values")
         self.actual = actual

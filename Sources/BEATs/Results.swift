@@ -11,6 +11,7 @@ public struct LabelScore: Sendable, Equatable, Codable {
     /// Sigmoid probability of the class, as the official model returns it.
     public var probability: Float
 
+    /// A class with its probability.
     public init(index: Int, mid: String, name: String, probability: Float) {
         self.index = index
         self.mid = mid
@@ -41,6 +42,7 @@ public struct Features: Sendable, Equatable {
     /// Row-major [tokenCount, dimension].
     public let values: [Float]
 
+    /// Features from row-major `values`, which must hold `tokenCount × dimension` of them.
     public init(tokenCount: Int, dimension: Int, values: [Float]) {
         precondition(values.count == tokenCount * dimension, "features: \(values.count) values for [\(tokenCount), \(dimension)]")
         self.tokenCount = tokenCount
