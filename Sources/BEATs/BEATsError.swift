@@ -5,6 +5,10 @@ public enum BEATsError: Error, Equatable, Sendable, CustomStringConvertible {
     case wrongKind(operation: String, needs: ModelKind, model: String, kind: ModelKind)
     /// An audio file was given where a model file was expected (arguments swapped, usually).
     case audioInsteadOfModel(path: String, format: String)
+    /// A model file was given where audio was expected.
+    case modelInsteadOfAudio(path: String, format: String)
+    /// An audio file that cannot be decoded (the decoder's reason, the file named).
+    case unreadableAudio(path: String, reason: String)
     /// Window length or hop that is not a positive number of seconds.
     case invalidWindowing(String)
     /// `beats tensor` asked for a name the file does not have.
@@ -21,6 +25,10 @@ public enum BEATsError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(model) is a \(kind.displayName) model; \(operation) needs a \(needs.displayName) model"
         case .audioInsteadOfModel(let path, let format):
             return "\(path) is audio (\(format)), not a model: expected a PyTorch checkpoint or a native .beatsw file"
+        case .modelInsteadOfAudio(let path, let format):
+            return "\(path) is a model (\(format)), not audio: give the model first, then the audio"
+        case .unreadableAudio(let path, let reason):
+            return "\(path): \(reason)"
         case .invalidWindowing(let reason):
             return "windows: \(reason)"
         case .noSuchTensor(let file, let name, let detail):

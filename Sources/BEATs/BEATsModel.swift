@@ -228,6 +228,31 @@ extension BEATsModel {
         try await Self.detached { try self.classify(clip, windows: windows, top: top) }
     }
 
+    /// `output(contentsOf:)` off the cooperative thread pool: decoding and inference.
+    public func output(contentsOf url: URL) async throws -> ModelOutput {
+        try await Self.detached { try self.output(contentsOf: url) }
+    }
+
+    /// `features(contentsOf:)` off the cooperative thread pool.
+    public func features(contentsOf url: URL) async throws -> Features {
+        try await Self.detached { try self.features(contentsOf: url) }
+    }
+
+    /// `tokens(contentsOf:)` off the cooperative thread pool.
+    public func tokens(contentsOf url: URL) async throws -> [Int] {
+        try await Self.detached { try self.tokens(contentsOf: url) }
+    }
+
+    /// `probabilities(for:)` off the cooperative thread pool.
+    public func probabilities(for clip: AudioClip) async throws -> [Float] {
+        try await Self.detached { try self.probabilities(for: clip) }
+    }
+
+    /// `outputs(for:windows:source:)` off the cooperative thread pool.
+    public func outputs(for clip: AudioClip, windows: Windowing) async throws -> [WindowResult<ModelOutput>] {
+        try await Self.detached { try self.outputs(for: clip, windows: windows) }
+    }
+
     /// Runs CPU-bound work on a Dispatch queue and resumes the caller when it is done, so a long
     /// forward pass never occupies one of Swift concurrency's few cooperative threads.
     static func detached<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
@@ -250,10 +275,19 @@ extension ModelOutput {
 }
 
 extension AudioClip {
-    /// Decodes the audio file at `url` to mono float samples at its own sample rate's 16 kHz
-    /// equivalent (resampled as torchaudio does), recognising the format by content. Refuses
-    /// clips longer than the runtime takes (≈ 655 s).
+    /// Decodes the audio file at `url` to mono float samples at 16 kHz (resampled as torchaudio
+    /// does), recognising the format by content. Refuses clips longer than the runtime takes
+    /// (≈ 655 s). Errors name the file; a model file given as audio is named as a model.
     public init(contentsOf url: URL) throws {
-        self = try AudioLoader.load(path: url.path)
+        do {
+            self = try AudioLoader.load(path: url.path)
+        } catch let error as AudioError {
+            if case .tooShort = error { throw error }
+            if let model = try? ModelFile.open(path: url.path) {
+                throw BEATsError.modelInsteadOfAudio(path: url.path, format: model.formatName)
+            }
+            let text = error.description
+            throw text.hasPrefix(url.path) ? error : BEATsError.unreadableAudio(path: url.path, reason: text)
+        }
     }
 }

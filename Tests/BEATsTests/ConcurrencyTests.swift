@@ -41,7 +41,7 @@ struct ConcurrencyTests {
         let one = try BEATsModel(path: path, configuration: .init(threads: 1))
         let two = try BEATsModel(path: path, configuration: .init(threads: 2))
         let clip = try Self.clip("speech")
-        let alone = try one.probabilities(for: clip)
+        let alone = try await one.probabilities(for: clip)
         async let first = one.classify(clip, top: 527)
         async let second = two.classify(clip, top: 527)
         let (a, b) = try await (first, second)
