@@ -36,7 +36,7 @@ let package = Package(
         // Stage 3: WAV, resampling, Kaldi fbank, the BEATs encoder and heads, over any WeightStore.
         .target(name: "BEATsRuntime", dependencies: ["BEATsCore", "BEATsKernels"]),
         // Stage 4: the library apps import: open any model file, decode audio, typed results.
-        .target(name: "BEATs", dependencies: ["BEATsCore", "BEATsCheckpoint", "BEATsFormat", "BEATsRuntime"]),
+        .target(name: "BEATs", dependencies: ["BEATsCore", "BEATsCheckpoint", "BEATsFormat", "BEATsRuntime", "BEATsKernels"]),
         // Stage 5: the `beats` command line, argument parsing over the library.
         .executableTarget(name: "beats", dependencies: [
             "BEATs",

@@ -95,23 +95,17 @@ public final class BEATsModel: Sendable {
 
     /// Every class's probability for `clip`, in classifier order (fine-tuned models).
     public func probabilities(for clip: AudioClip) throws -> [Float] {
-        try require(.finetuned, for: "classify")
-        guard case .probabilities(let values) = try output(for: clip) else { throw unexpectedOutput() }
-        return values
+        try probabilities(in: try output(for: clip, requiring: .finetuned, for: "classify"))
     }
 
     /// The encoder's features [tokens, dimension] for `clip` (pre-trained models).
     public func features(of clip: AudioClip) throws -> Features {
-        try require(.pretrained, for: "features")
-        guard case .features(let features) = try output(for: clip) else { throw unexpectedOutput() }
-        return features
+        try features(in: try output(for: clip, requiring: .pretrained, for: "features"))
     }
 
     /// The discrete acoustic tokens of `clip` (tokenizer models): codebook indices, one per patch.
     public func tokens(of clip: AudioClip) throws -> [Int] {
-        try require(.tokenizer, for: "tokenize")
-        guard case .tokens(let tokens) = try output(for: clip) else { throw unexpectedOutput() }
-        return tokens
+        try tokens(in: try output(for: clip, requiring: .tokenizer, for: "tokenize"))
     }
 
     /// The official output for `clip` and how long each stage of the forward pass took.
@@ -132,23 +126,18 @@ public final class BEATsModel: Sendable {
 
     /// Decodes the audio file at `url` and returns its `top` most probable AudioSet classes.
     public func classify(contentsOf url: URL, top: Int = 5) throws -> [LabelScore] {
-        try require(.finetuned, for: "classify")
-        guard case .probabilities(let values) = try output(contentsOf: url) else { throw unexpectedOutput() }
-        return LabelScore.ranked(values, labels: classLabels, top: top)
+        let output = try self.output(for: try AudioClip(contentsOf: url), source: url.path, requiring: .finetuned, for: "classify")
+        return LabelScore.ranked(try probabilities(in: output), labels: classLabels, top: top)
     }
 
     /// Decodes the audio file at `url` and returns its features (pre-trained models).
     public func features(contentsOf url: URL) throws -> Features {
-        try require(.pretrained, for: "features")
-        guard case .features(let features) = try output(contentsOf: url) else { throw unexpectedOutput() }
-        return features
+        try features(in: try output(for: try AudioClip(contentsOf: url), source: url.path, requiring: .pretrained, for: "features"))
     }
 
     /// Decodes the audio file at `url` and returns its acoustic tokens (tokenizer models).
     public func tokens(contentsOf url: URL) throws -> [Int] {
-        try require(.tokenizer, for: "tokenize")
-        guard case .tokens(let tokens) = try output(contentsOf: url) else { throw unexpectedOutput() }
-        return tokens
+        try tokens(in: try output(for: try AudioClip(contentsOf: url), source: url.path, requiring: .tokenizer, for: "tokenize"))
     }
 
     // MARK: - Long audio
@@ -174,7 +163,7 @@ public final class BEATsModel: Sendable {
         var maxima: [Float] = []
         var timeline: [WindowResult<[LabelScore]>] = []
         for result in results {
-            guard case .probabilities(let values) = result.value else { throw unexpectedOutput() }
+            let values = try probabilities(in: result.value)
             maxima = maxima.isEmpty ? values : zip(maxima, values).map { max($0, $1) }
             timeline.append(WindowResult(start: result.start, end: result.end,
                                          value: LabelScore.ranked(values, labels: classLabels, top: top)))
@@ -192,7 +181,30 @@ public final class BEATsModel: Sendable {
         guard kind == needed else { throw BEATsError.wrongKind(operation: operation, needs: needed, model: source, kind: kind) }
     }
 
-    private func unexpectedOutput() -> ModelError { .wrongKind(operation: "this output", kind: kind) }
+    /// The output for `clip` once the model is checked to be of the kind `operation` needs
+    /// (checked first, so a wrong model fails before any audio work).
+    private func output(for clip: @autoclosure () throws -> AudioClip, source: String? = nil, requiring needed: ModelKind,
+                        for operation: String) throws -> ModelOutput {
+        try require(needed, for: operation)
+        return try run(try clip(), source: source).output
+    }
+
+    // Each kind's output is the one case its network returns; the other cases cannot occur
+    // once `require` passed, and would be a runtime defect.
+    private func probabilities(in output: ModelOutput) throws -> [Float] {
+        guard case .probabilities(let values) = output else { throw ModelError.wrongKind(operation: "probabilities", kind: kind) }
+        return values
+    }
+
+    private func features(in output: ModelOutput) throws -> Features {
+        guard case .features(let features) = output else { throw ModelError.wrongKind(operation: "features", kind: kind) }
+        return features
+    }
+
+    private func tokens(in output: ModelOutput) throws -> [Int] {
+        guard case .tokens(let tokens) = output else { throw ModelError.wrongKind(operation: "tokens", kind: kind) }
+        return tokens
+    }
 }
 
 // MARK: - async

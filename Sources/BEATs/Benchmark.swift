@@ -1,3 +1,4 @@
+import BEATsKernels
 import BEATsRuntime
 import Dispatch
 import Foundation
@@ -12,7 +13,12 @@ public struct BenchmarkReport: Sendable, Encodable {
         /// The stage's name: "fbank", then the forward pass's stages in order.
         public var name: String
         /// Median seconds of the stage over the timed runs.
-        public var median_seconds: Double
+        public var medianSeconds: Double
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case medianSeconds = "median_seconds"
+        }
     }
 
     /// The model file's path, as given.
@@ -22,41 +28,66 @@ public struct BenchmarkReport: Sendable, Encodable {
     /// The model's kind: "pretrained", "finetuned" or "tokenizer".
     public var kind: String
     /// Length of the timed clip in seconds, at 16 kHz.
-    public var clip_seconds: Double
+    public var clipSeconds: Double
     /// Threads each pass used.
     public var threads: Int
     /// Timed passes (after one untimed warm-up).
     public var runs: Int
     /// Opening the file (header, tensor table).
-    public var open_seconds: Double
+    public var openSeconds: Double
     /// Preparing the weights to run (checks, int8 packing, first arena).
-    public var load_seconds: Double
+    public var loadSeconds: Double
     /// Median seconds of one whole pass (fbank, encoder, head) over the timed runs.
-    public var median_seconds: Double
+    public var medianSeconds: Double
     /// Fastest timed pass, in seconds.
-    public var min_seconds: Double
+    public var minSeconds: Double
     /// Slowest timed pass, in seconds.
-    public var max_seconds: Double
+    public var maxSeconds: Double
     /// Median seconds per second of audio (below 1: faster than real time).
-    public var real_time_factor: Double
+    public var realTimeFactor: Double
     /// "fbank", then the forward pass's stages, medians over the runs.
     public var stages: [Stage]
     /// Peak resident memory of the process, in bytes.
-    public var peak_rss_bytes: Int
+    public var peakRSSBytes: Int
     /// OpenBLAS's build description (`openblas_get_config`): version, build options, target core.
-    public var openblas: String
+    public var openBLASConfiguration: String
     /// Where OpenBLAS was loaded from, or why it was not.
-    public var openblas_library: String
+    public var openBLASLibrary: String
     /// The kernel set OpenBLAS picked for this CPU (`openblas_get_corename`).
-    public var openblas_core: String
+    public var openBLASCore: String
     /// OpenBLAS's worker count: 1 once loaded, since the runtime splits the work itself.
-    public var openblas_threads: Int
+    public var openBLASThreads: Int
     /// The int8 GEMM variant the model uses: "avx512vnni", "avx2" or "scalar".
-    public var int8_kernel: String
+    public var int8Kernel: String
     /// Whether the model runs int8-quantized weights.
-    public var int8_weights: Bool
+    public var int8Weights: Bool
     /// CPU features the kernels test for, by name.
-    public var cpu_features: [String]
+    public var cpuFeatures: [String]
+
+    /// The JSON keys `beats bench --json` prints (snake_case, as the earlier reports).
+    enum CodingKeys: String, CodingKey {
+        case medianSeconds = "median_seconds"
+        case model
+        case format
+        case kind
+        case clipSeconds = "clip_seconds"
+        case threads
+        case runs
+        case openSeconds = "open_seconds"
+        case loadSeconds = "load_seconds"
+        case minSeconds = "min_seconds"
+        case maxSeconds = "max_seconds"
+        case realTimeFactor = "real_time_factor"
+        case stages
+        case peakRSSBytes = "peak_rss_bytes"
+        case openBLASConfiguration = "openblas"
+        case openBLASLibrary = "openblas_library"
+        case openBLASCore = "openblas_core"
+        case openBLASThreads = "openblas_threads"
+        case int8Kernel = "int8_kernel"
+        case int8Weights = "int8_weights"
+        case cpuFeatures = "cpu_features"
+    }
 
     /// Opens `modelPath`, runs one warm-up and `runs` timed passes over `clip` (fbank, encoder,
     /// head) with `threads` threads, and reports medians.
@@ -88,15 +119,15 @@ public struct BenchmarkReport: Sendable, Encodable {
         let clipSeconds = Double(samples.count) / Double(BEATsAudio.sampleRate)
         let median = Self.median(totals)
         return BenchmarkReport(
-            model: modelPath, format: weights.formatName, kind: weights.kind.rawValue, clip_seconds: clipSeconds,
-            threads: model.network.threads, runs: runs, open_seconds: openSeconds, load_seconds: loadSeconds,
-            median_seconds: median, min_seconds: totals.min() ?? 0, max_seconds: totals.max() ?? 0,
-            real_time_factor: median / clipSeconds,
-            stages: stageOrder.map { Stage(name: $0, median_seconds: Self.median(stageSamples[$0] ?? [])) },
-            peak_rss_bytes: peakResidentBytes(), openblas: BLASBackend.configuration,
-            openblas_library: BLASBackend.library, openblas_core: BLASBackend.coreName, openblas_threads: BLASBackend.threadCount,
-            int8_kernel: model.network.int8Kernel.description, int8_weights: model.network.usesInt8Weights,
-            cpu_features: RuntimeEnvironment.cpuFeatures)
+            model: modelPath, format: weights.formatName, kind: weights.kind.rawValue, clipSeconds: clipSeconds,
+            threads: model.network.threads, runs: runs, openSeconds: openSeconds, loadSeconds: loadSeconds,
+            medianSeconds: median, minSeconds: totals.min() ?? 0, maxSeconds: totals.max() ?? 0,
+            realTimeFactor: median / clipSeconds,
+            stages: stageOrder.map { Stage(name: $0, medianSeconds: Self.median(stageSamples[$0] ?? [])) },
+            peakRSSBytes: peakResidentBytes(), openBLASConfiguration: BLASBackend.configuration,
+            openBLASLibrary: BLASBackend.library, openBLASCore: BLASBackend.coreName, openBLASThreads: BLASBackend.threadCount,
+            int8Kernel: model.network.int8Kernel.description, int8Weights: model.network.usesInt8Weights,
+            cpuFeatures: CPUFeatures.names)
     }
 
     static func seconds(since start: DispatchTime) -> Double {

@@ -36,17 +36,17 @@ struct BenchCommand: ParsableCommand {
 
     private func printTable(_ report: BenchmarkReport) {
         func ms(_ value: Double) -> String { String(format: "%9.2f ms", value * 1000) }
-        print("model      \(report.model) (\(report.format), \(report.kind), \(report.int8_weights ? "int8" : "float") weights)")
-        print("clip       \(String(format: "%.2f", report.clip_seconds)) s, \(report.threads) threads, \(report.runs) runs after 1 warm-up")
-        print("openblas   \(report.openblas) — core \(report.openblas_core), \(report.openblas_threads) threads (\(report.openblas_library))")
-        print("int8       \(report.int8_kernel) kernels; cpu: \(report.cpu_features.joined(separator: " "))")
-        print("open       \(ms(report.open_seconds))")
-        print("load       \(ms(report.load_seconds))")
+        print("model      \(report.model) (\(report.format), \(report.kind), \(report.int8Weights ? "int8" : "float") weights)")
+        print("clip       \(String(format: "%.2f", report.clipSeconds)) s, \(report.threads) threads, \(report.runs) runs after 1 warm-up")
+        print("openblas   \(report.openBLASConfiguration) — core \(report.openBLASCore), \(report.openBLASThreads) threads (\(report.openBLASLibrary))")
+        print("int8       \(report.int8Kernel) kernels; cpu: \(report.cpuFeatures.joined(separator: " "))")
+        print("open       \(ms(report.openSeconds))")
+        print("load       \(ms(report.loadSeconds))")
         for stage in report.stages {
-            print("  \(stage.name.padding(toLength: 17, withPad: " ", startingAt: 0))\(ms(stage.median_seconds))")
+            print("  \(stage.name.padding(toLength: 17, withPad: " ", startingAt: 0))\(ms(stage.medianSeconds))")
         }
-        print("per clip   \(ms(report.median_seconds)) median (min \(ms(report.min_seconds).trimmingCharacters(in: .whitespaces)), max \(ms(report.max_seconds).trimmingCharacters(in: .whitespaces)))")
-        print("real time  \(String(format: "%.4f", report.real_time_factor))× (\(String(format: "%.0f", 1 / report.real_time_factor))× faster than real time)")
-        print("peak RSS   \(String(format: "%.1f", Double(report.peak_rss_bytes) / 1_048_576)) MB")
+        print("per clip   \(ms(report.medianSeconds)) median (min \(ms(report.minSeconds).trimmingCharacters(in: .whitespaces)), max \(ms(report.maxSeconds).trimmingCharacters(in: .whitespaces)))")
+        print("real time  \(String(format: "%.4f", report.realTimeFactor))× (\(String(format: "%.0f", 1 / report.realTimeFactor))× faster than real time)")
+        print("peak RSS   \(String(format: "%.1f", Double(report.peakRSSBytes) / 1_048_576)) MB")
     }
 }
