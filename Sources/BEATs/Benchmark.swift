@@ -91,9 +91,11 @@ public struct BenchmarkReport: Sendable, Encodable {
 
     /// Opens `modelPath`, runs one warm-up and `runs` timed passes over `clip` (fbank, encoder,
     /// head) with `threads` threads, and reports medians.
-    public static func measure(modelPath: String, clip: AudioClip, runs: Int, threads: Int) throws -> BenchmarkReport {
+    /// With `verifyChecksums` the open time includes hashing the whole file.
+    public static func measure(modelPath: String, clip: AudioClip, runs: Int, threads: Int,
+                               verifyChecksums: Bool = false) throws -> BenchmarkReport {
         let openStart = DispatchTime.now()
-        let weights = try ModelFile.open(path: modelPath)
+        let weights = try ModelFile.open(path: modelPath, verifyChecksums: verifyChecksums)
         let openSeconds = seconds(since: openStart)
         let loadStart = DispatchTime.now()
         let model = try BEATsModel(weights: weights, source: modelPath, configuration: .init(threads: threads))

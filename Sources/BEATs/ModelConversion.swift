@@ -20,9 +20,12 @@ public enum ModelConversion {
     /// process dies (for command-line tools; an app keeps its own signal handling).
     public static func convert(_ inputPath: String, to outputPath: String, options: ConversionOptions,
                                removeOnInterrupt: Bool = false,
+                               verifyChecksums: Bool = false,
                                progress: ((ConversionProgress) -> Void)? = nil) throws -> ConversionSummary {
-        try OutputFile.checkWritable(outputPath)
-        let source = try ModelFile.open(path: inputPath)
+        // A symbolic link's target is replaced (the link stays); standard output, a FIFO or a
+        // device is refused: the file is written with seeks and renamed into place.
+        let target = try OutputFile.regularFileTarget(outputPath, writing: "a native model file")
+        let source = try ModelFile.open(path: inputPath, verifyChecksums: verifyChecksums)
         var options = options
         if let native = source as? NativeModelFile {
             options.sourceName = native.header.sourceName
@@ -32,7 +35,7 @@ public enum ModelConversion {
             options.sourcePathToHash = inputPath
         }
         if removeOnInterrupt { InterruptCleanup.installHandlers() }
-        return try NativeConverter.convert(source, to: outputPath, options: options, progress: progress)
+        return try NativeConverter.convert(source, to: target, options: options, progress: progress)
     }
 }
 
@@ -40,8 +43,8 @@ public enum ModelConversion {
 public enum TensorExport {
     /// The bytes of `name` from the file at `path` as `.npy`: its own dtype where NumPy has one,
     /// float32 for int8-quantized (dequantized) and bfloat16 tensors.
-    public static func npyBytes(ofTensor name: String, inFileAt path: String) throws -> [UInt8] {
-        let store = try ModelFile.open(path: path)
+    public static func npyBytes(ofTensor name: String, inFileAt path: String, verifyChecksums: Bool = false) throws -> [UInt8] {
+        let store = try ModelFile.open(path: path, verifyChecksums: verifyChecksums)
         guard let tensor = try store.tensor(named: name) else {
             let names = store.tensorNames
             let similar = names.filter { $0.contains(name) || name.contains($0) }.prefix(3)
@@ -65,12 +68,13 @@ public enum ModelFileCheck {
         public var tensorCount: Int
         /// Bytes of tensor data whose checksums were verified.
         public var checkedBytes: Int
-        /// The file's format: "pytorch-zip", "pytorch-legacy" or "beatsw".
+        /// The file's format: "pytorch-zip", "pytorch-legacy", "safetensors" or "beatsw".
         public var format: String
     }
 
     /// Opens `path` (header, table, bounds, alignment) and, unless `headerOnly`, verifies every
-    /// checksum the file carries (native: XXH64 per region; PyTorch zip: CRC-32 per record).
+    /// checksum the file carries (native: XXH64 per region; PyTorch zip: CRC-32 per record;
+    /// safetensors and legacy streams carry none: every tensor's bounds are checked).
     public static func run(path: String, headerOnly: Bool = false) throws -> Result {
         let store = try ModelFile.open(path: path)
         if !headerOnly {

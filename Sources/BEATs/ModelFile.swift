@@ -4,8 +4,8 @@ import BEATsFormat
 
 /// Opens any supported model file by its content (magic bytes), never by its extension.
 public enum ModelFile {
-    /// The weights in `path`: a PyTorch zip checkpoint, a pre-1.6 legacy checkpoint or a native
-    /// `.beatsw` file. A file that is none of them is refused with what it looks like instead
+    /// The weights in `path`: a PyTorch zip checkpoint, a pre-1.6 legacy checkpoint, a
+    /// safetensors file (config from `config.json` beside it) or a native `.beatsw` file. A file that is none of them is refused with what it looks like instead
     /// (audio given where a model was expected, say).
     public static func open(path: String) throws -> any WeightStore {
         // Mapping costs nothing until pages are touched; the first bytes decide the reader.
@@ -17,10 +17,21 @@ public enum ModelFile {
         if NativeModelFile.recognizes(head) {
             return try NativeModelFile.open(file: file)
         }
+        if SafetensorsFile.recognizes(head) {
+            return try SafetensorsFile.open(file: file)
+        }
         if let audio = AudioSignature.name(of: head) {
             throw BEATsError.audioInsteadOfModel(path: path, format: audio)
         }
         throw CheckpointError.notACheckpoint(path: path, firstBytes: Array(head.prefix(8)))
+    }
+
+    /// ``open(path:)``, then, with `verifyChecksums`, every checksum the file carries
+    /// (``WeightStore/verifyChecksums()``): a pass over the whole file before it is used.
+    public static func open(path: String, verifyChecksums: Bool) throws -> any WeightStore {
+        let store = try open(path: path)
+        if verifyChecksums { try store.verifyChecksums() }
+        return store
     }
 }
 

@@ -126,16 +126,7 @@ public struct ModelSummary: Sendable {
     /// keys in that order, one line.
     public func json() -> String {
         var out = "{\"format\": \(JSONText.string(format)), \"kind\": \(JSONText.string(kind.rawValue)), \"config\": {"
-        out += config.values.map { key, value in
-            let rendered: String
-            switch value {
-            case .int(let number): rendered = String(number)
-            case .double(let number): rendered = JSONText.number(number)
-            case .bool(let flag): rendered = flag ? "true" : "false"
-            case .string(let text): rendered = JSONText.string(text)
-            }
-            return JSONText.string(key) + ": " + rendered
-        }.joined(separator: ", ")
+        out += config.values.map { key, value in JSONText.string(key) + ": " + JSONText.scalar(value) }.joined(separator: ", ")
         out += "}, \"labels\": \(labelCount), \"tensors\": ["
         out += tensors.map { tensor in
             "{\"name\": \(JSONText.string(tensor.name)), \"dtype\": \(JSONText.string(tensor.dtype.rawValue)), \"shape\": ["
@@ -165,6 +156,16 @@ public enum JSONText {
             }
         }
         return out + "\""
+    }
+
+    /// A config value as JSON (a number, bool or string literal).
+    public static func scalar(_ value: ConfigScalar) -> String {
+        switch value {
+        case .int(let number): return String(number)
+        case .double(let value): return number(value)
+        case .bool(let flag): return flag ? "true" : "false"
+        case .string(let text): return string(text)
+        }
     }
 
     /// A finite double as JSON (shortest round-trip form); NaN and infinities, which JSON

@@ -35,16 +35,21 @@ public enum OutputFile {
 
     /// Writes `bytes` to `path` by the rules above.
     public static func write(_ bytes: [UInt8], to path: String) throws(BEATsError) {
+        let output = try OutputFileWriter(path: path)
+        try output.write(bytes)
+        try output.commit()
+    }
+
+    /// The regular file a writer that needs one (seeks, then a rename into place: the native
+    /// converter) should replace for `path`: `path` itself, or a symbolic link's target (the link
+    /// stays). Standard output, a FIFO or a device is refused with the reason, before any work:
+    /// such a writer cannot stream.
+    public static func regularFileTarget(_ path: String, writing what: String) throws(BEATsError) -> String {
         switch try destination(for: path) {
-        case .standardOutput:
-            try writeAll(bytes, to: STDOUT_FILENO, path: path)
-        case .stream(let target):
-            let descriptor = open(target, O_WRONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { throw failure(path, errno) }
-            defer { close(descriptor) }
-            try writeAll(bytes, to: descriptor, path: path)
+        case .standardOutput, .stream:
+            throw .cannotWrite(path: path, reason: "\(what) is written with seeks and renamed into place, so it needs a regular file, not standard output, a FIFO or a device; write it to a file and copy that")
         case .file(let target):
-            try replaceAtomically(target, with: bytes, reportedAs: path)
+            return target
         }
     }
 
@@ -85,43 +90,7 @@ public enum OutputFile {
         return String(cString: resolved)
     }
 
-    private static func replaceAtomically(_ target: String, with bytes: [UInt8], reportedAs path: String) throws(BEATsError) {
-        let temporary = directoryName(target) + "/." + baseName(target) + ".\(getpid()).partial"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else { throw failure(path, errno) }
-        var committed = false
-        defer {
-            if !committed { unlink(temporary) }
-        }
-        do {
-            try writeAll(bytes, to: descriptor, path: path)
-        } catch {
-            close(descriptor)
-            throw error
-        }
-        guard close(descriptor) == 0 else { throw failure(path, errno) }
-        guard rename(temporary, target) == 0 else { throw failure(path, errno) }
-        committed = true
-    }
-
-    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String) throws(BEATsError) {
-        var failed: Int32 = 0
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = systemWrite(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failed = errno
-                    return
-                }
-                offset += written
-            }
-        }
-        if failed != 0 { throw failure(path, failed) }
-    }
-
-    private static func failure(_ path: String, _ code: Int32) -> BEATsError {
+    static func failure(_ path: String, _ code: Int32) -> BEATsError {
         .cannotWrite(path: path, reason: String(cString: strerror(code)))
     }
 
@@ -131,9 +100,79 @@ public enum OutputFile {
         return directory.isEmpty ? "/" : directory
     }
 
-    private static func baseName(_ path: String) -> String {
+    static func baseName(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
+    }
+}
+
+/// One output being written by ``OutputFile``'s rules, piece by piece (a large file need not sit
+/// in memory): standard output and streams are written through as pieces arrive; a regular file
+/// goes to a temporary file beside it that ``commit()`` renames over it. A writer dropped without
+/// `commit()` — an error anywhere in between — removes its temporary file, so the destination
+/// is either what it was or complete.
+public final class OutputFileWriter {
+    /// The path as the caller gave it, for messages.
+    public let path: String
+    private var descriptor: Int32
+    private let ownsDescriptor: Bool
+    /// Set while a temporary file stands in for the destination: (temporary, target).
+    private var replacement: (temporary: String, target: String)?
+
+    /// Opens the destination `path` names (after the same checks as ``OutputFile/checkWritable(_:)``).
+    public init(path: String) throws(BEATsError) {
+        self.path = path
+        switch try OutputFile.destination(for: path) {
+        case .standardOutput:
+            descriptor = STDOUT_FILENO
+            ownsDescriptor = false
+        case .stream(let target):
+            descriptor = open(target, O_WRONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw OutputFile.failure(path, errno) }
+            ownsDescriptor = true
+        case .file(let target):
+            let temporary = OutputFile.directoryName(target) + "/." + OutputFile.baseName(target) + ".\(getpid()).partial"
+            descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw OutputFile.failure(path, errno) }
+            ownsDescriptor = true
+            replacement = (temporary, target)
+        }
+    }
+
+    deinit {
+        if ownsDescriptor, descriptor >= 0 { close(descriptor) }
+        if let replacement { unlink(replacement.temporary) }
+    }
+
+    /// Appends `bytes` (all of them; interrupted writes are resumed).
+    public func write(_ bytes: UnsafeRawBufferPointer) throws(BEATsError) {
+        guard descriptor >= 0, let base = bytes.baseAddress else { return }
+        var offset = 0
+        while offset < bytes.count {
+            let written = systemWrite(descriptor, base + offset, bytes.count - offset)
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw OutputFile.failure(path, errno)
+            }
+            offset += written
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws(BEATsError) {
+        let result = bytes.withUnsafeBytes { buffer in Result { () throws(BEATsError) in try write(buffer) } }
+        try result.get()
+    }
+
+    /// Finishes the output: closes a stream, or renames the temporary file over its target.
+    public func commit() throws(BEATsError) {
+        guard ownsDescriptor, descriptor >= 0 else { return }
+        let result = close(descriptor)
+        descriptor = -1
+        guard result == 0 else { throw OutputFile.failure(path, errno) }
+        if let replacement {
+            guard rename(replacement.temporary, replacement.target) == 0 else { throw OutputFile.failure(path, errno) }
+            self.replacement = nil
+        }
     }
 }
 

@@ -36,6 +36,8 @@ public final class PyTorchCheckpoint: WeightStore {
     public let formatName: String
     public let kind: ModelKind
     public let config: BEATsConfig
+    /// True when the checkpoint has a `cfg` dict (official BEATs checkpoints do).
+    public let hasBEATsConfig: Bool
     public let labels: [AudioSetLabel]
     public let tensorNames: [String]
     /// Byte order of the tensor records: a zip's `byteorder` entry (little when absent); always
@@ -153,26 +155,17 @@ public final class PyTorchCheckpoint: WeightStore {
         for entry in entries { records[entry.name] = entry.tensor }
         self.records = records
 
+        hasBEATsConfig = object.value(forKey: "cfg", in: root) != nil
         let cfg = try PyTorchCheckpoint.configValues(object, root: root)
         config = try BEATsConfig(values: cfg)
 
-        let isTokenizer = cfg["quant_n"] != nil || cfg["quant_dim"] != nil
-            || tensorNames.contains { $0.hasPrefix("quantize.") || $0.hasPrefix("quantize_layer.") }
-        if isTokenizer {
-            kind = .tokenizer
-        } else if records["predictor.weight"] != nil || config.finetunedModel {
-            kind = .finetuned
-        } else {
-            kind = .pretrained
-        }
+        kind = ModelKind.infer(configKeys: Set(cfg.keys), tensorNames: tensorNames, config: config)
 
         if kind == .finetuned {
             if let labelDict = object.value(forKey: "label_dict", in: root) {
                 labels = try PyTorchCheckpoint.labels(object, labelDict)
-            } else if config.predictorClass == AudioSetOntology.labels.count {
-                labels = AudioSetOntology.labels
             } else {
-                labels = []
+                labels = AudioSetOntology.defaultLabels(for: config)
             }
         } else {
             labels = []

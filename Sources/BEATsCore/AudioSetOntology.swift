@@ -546,5 +546,11 @@ public enum AudioSetOntology {
     /// Display name for a MID, nil when the MID is not an AudioSet class.
     public static func name(forMID mid: String) -> String? { namesByMID[mid] }
 
+    /// The labels of a fine-tuned model whose file names none: AudioSet's 527 when the
+    /// classifier has 527 classes, none otherwise.
+    public static func defaultLabels(for config: BEATsConfig) -> [AudioSetLabel] {
+        config.predictorClass == labels.count ? labels : []
+    }
+
     private static let namesByMID: [String: String] = Dictionary(labels.map { ($0.mid, $0.name) }, uniquingKeysWith: { first, _ in first })
 }

@@ -33,9 +33,13 @@ public enum ConfigScalar: Sendable, Equatable, Codable {
 public enum ConfigError: Error, CustomStringConvertible, Equatable, Sendable {
     case wrongType(key: String, expected: String)
     case outOfRange(key: String, value: String)
+    /// The file holds tensors but no BEATs config (`what` says what it is instead).
+    case absent(format: String, what: String)
 
     public var description: String {
         switch self {
+        case .absent(let format, let what):
+            return "not a BEATs model: the \(format) file is \(what) (no 'cfg' in a checkpoint, no config.json or __metadata__ config beside safetensors); refusing to guess its architecture"
         case .wrongType(let key, let expected): return "config '\(key)': expected \(expected)"
         case .outOfRange(let key, let value): return "config '\(key)': value \(value) is out of range"
         }

@@ -5,6 +5,11 @@ public protocol WeightStore: AnyObject, Sendable {
     var formatName: String { get }
     var kind: ModelKind { get }
     var config: BEATsConfig { get }
+    /// False when the file carries no BEATs config (a bare state dict, another model's
+    /// checkpoint): ``config`` then holds the official defaults, which describe no model
+    /// (`input_patch_size` -1), so converting or running the file is refused with
+    /// ``requireBEATsConfig()``. `inspect` still lists what the file holds.
+    var hasBEATsConfig: Bool { get }
     /// Classifier labels (index → MID → display name); empty for models without a classifier.
     var labels: [AudioSetLabel] { get }
     /// Tensor names in file order (state-dict keys for checkpoints).
@@ -50,4 +55,19 @@ public struct QuantizedMatrix: @unchecked Sendable {
 extension WeightStore {
     /// The int8 form of a weight the file stores quantized; nil for float weights (default).
     public func quantizedMatrix(named name: String) throws -> QuantizedMatrix? { nil }
+
+    /// Files that always carry their config (native files) need not say so.
+    public var hasBEATsConfig: Bool { true }
+
+    /// What the file is when it is not a BEATs model: "a state dict with N tensors, no BEATs
+    /// config"; nil when it carries a config.
+    public var configAbsence: String? {
+        hasBEATsConfig ? nil : "a state dict with \(tensorNames.count) tensors, no BEATs config"
+    }
+
+    /// Throws ``ConfigError/absent(format:what:)`` unless the file carries a BEATs config: the
+    /// one check before anything is converted or run from it.
+    public func requireBEATsConfig() throws(ConfigError) {
+        if let what = configAbsence { throw .absent(format: formatName, what: what) }
+    }
 }

@@ -42,6 +42,8 @@ struct ConvertCommand: ParsableCommand {
                                  """))
     var noFsync = false
 
+    @OptionGroup var checksums: ChecksumOption
+
     func run() throws {
         var options = ConversionOptions(floatType: dtype == .f16 ? .float16 : .float32, quantizeInt8: quantize == .int8)
         options.durable = !noFsync
@@ -52,7 +54,8 @@ struct ConvertCommand: ParsableCommand {
             options.metadata.append(NativeMetadataItem(key: String(item[..<equals]), value: String(item[item.index(after: equals)...])))
         }
         let showProgress = isatty(STDERR_FILENO) == 1
-        let summary = try ModelConversion.convert(input, to: output, options: options, removeOnInterrupt: true) { progress in
+        let summary = try ModelConversion.convert(input, to: output, options: options, removeOnInterrupt: true,
+                                                        verifyChecksums: checksums.verifyChecksums) { progress in
             guard showProgress else { return }
             let tensor = progress.tensor
             let width = String(progress.count).count

@@ -7,11 +7,13 @@ struct InferenceOptions: ParsableArguments {
     @Option(help: "Worker threads for one clip (attention heads, GEMM bands, rows).")
     var threads: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
+    @OptionGroup var checksums: ChecksumOption
+
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
     }
 
-    var configuration: BEATsModel.Configuration { BEATsModel.Configuration(threads: threads) }
+    var configuration: BEATsModel.Configuration { BEATsModel.Configuration(threads: threads, verifyChecksums: checksums.verifyChecksums) }
 
     /// Opens `path` as a model, saying which argument is which when audio was given instead.
     func openModel(_ path: String, command: String) throws -> BEATsModel {

@@ -15,8 +15,10 @@ struct TensorCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Output .npy path ('-' for standard output).")
     var output: String
 
+    @OptionGroup var checksums: ChecksumOption
+
     func run() throws {
         try OutputFile.checkWritable(output)
-        try OutputFile.write(try TensorExport.npyBytes(ofTensor: name, inFileAt: file), to: output)
+        try OutputFile.write(try TensorExport.npyBytes(ofTensor: name, inFileAt: file, verifyChecksums: checksums.verifyChecksums), to: output)
     }
 }

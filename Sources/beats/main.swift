@@ -11,7 +11,7 @@ struct Beats: ParsableCommand {
         abstract: "Read, convert and run Microsoft BEATs audio models.",
         version: "beats \(BEATsVersion.current)",
         subcommands: [
-            InspectCommand.self, ConvertCommand.self, CheckCommand.self, TensorCommand.self,
+            InspectCommand.self, ConvertCommand.self, ExportCommand.self, CheckCommand.self, TensorCommand.self,
             RunCommand.self, ClassifyCommand.self, TokenizeCommand.self, VerifyCommand.self, BenchCommand.self,
         ]
     )

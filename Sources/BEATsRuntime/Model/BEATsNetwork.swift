@@ -83,6 +83,7 @@ public final class BEATsNetwork: Sendable {
 
     init(weights store: any WeightStore, threads: Int, capacityFrames: Int, maximumFrames: Int, blockRows: Int,
          rowKernels: FloatKernelVariant = .best, int8Kernel: Int8KernelVariant = .preferred) throws {
+        try store.requireBEATsConfig()
         config = store.config
         labels = store.labels
         kind = store.kind
