@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs what the package needs, only when missing: the two system libraries it links (zlib,
-# OpenBLAS, from Debian) and numpy for the test that runs the independent Python format reader.
+# Installs what the package needs, only when missing: the system libraries it uses (zlib, linked;
+# OpenBLAS and libsndfile, loaded with dlopen when first needed — only the runtime package of
+# libsndfile, libsndfile1, since nothing is built against it), from Debian, and numpy for the
+# test that runs the independent Python format reader.
 set -euo pipefail
 missing=()
-for package in zlib1g-dev libopenblas-dev pkg-config; do
+for package in zlib1g-dev libopenblas-dev libsndfile1 pkg-config; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 export DEBIAN_FRONTEND=noninteractive

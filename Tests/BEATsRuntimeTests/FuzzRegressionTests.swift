@@ -16,7 +16,7 @@ struct AudioFuzzRegressionTests {
         let path = try Fixtures.path("fuzz-regressions/wav-1hz.wav")
         let clip = try WAVReader.read(path: path)
         #expect(clip.sampleRate == 1 && clip.samples.count == 700)
-        #expect(throws: AudioError.tooLong(samples: 11_200_000, maximum: BEATsAudio.maximumSamples, sampleRate: 16_000)) {
+        #expect(throws: AudioError.inFile(path: path, .tooLong(samples: 11_200_000, maximum: BEATsAudio.maximumSamples, sampleRate: 16_000))) {
             try AudioLoader.load(path: path)
         }
     }
@@ -28,8 +28,8 @@ struct AudioFuzzRegressionTests {
         let path = try Fixtures.path("fuzz-regressions/wav-1hz-489s.wav")
         let clip = try WAVReader.read(path: path)
         #expect(clip.sampleRate == 1 && clip.samples.count == 489)
-        #expect(throws: AudioError.unsupportedSampleRate(
-            from: 1, to: 16_000, reason: "files below 1000 Hz are refused (upsampling would make minutes of audio out of a few bytes)")) {
+        #expect(throws: AudioError.inFile(path: path, .unsupportedSampleRate(
+            from: 1, to: 16_000, reason: "files below 1000 Hz are refused (upsampling would make minutes of audio out of a few bytes)"))) {
             try AudioLoader.load(path: path)
         }
     }

@@ -15,7 +15,9 @@ Needs torch, torchaudio and a checkout of the official code (github.com/microsof
   tokenizer    extract_labels(wav[None], padding_mask=zeros)      int64   [T]
   --fbank      BEATs' preprocess (normalised log-mel fbank)        float32 [1, frames, 128]
 The clip is read as torchaudio.load reads it, averaged to mono and resampled to 16 kHz with
-torchaudio.functional.resample (defaults), as the toolkit does.
+torchaudio.functional.resample (defaults), as the toolkit does. `--decode soundfile` reads it
+with Python's `soundfile` instead (libsndfile, float32 as it decodes them): the reference for
+FLAC, Ogg Vorbis, Opus, MP3, AIFF and the other formats the toolkit decodes through libsndfile.
 """
 import argparse
 import sys
@@ -49,11 +51,24 @@ def load_clip(path):
     return waveform
 
 
+def load_clip_soundfile(path):
+    """Samples as libsndfile decodes them to float32 (`soundfile.read`), averaged to mono, at 16 kHz."""
+    import soundfile
+
+    data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    waveform = torch.from_numpy(np.ascontiguousarray(data)).T.mean(dim=0)
+    if rate != 16000:
+        waveform = torchaudio.functional.resample(waveform, rate, 16000)
+    return waveform
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--beats-src", required=True, help="folder holding the official BEATs.py, Tokenizers.py, backbone.py, ...")
     parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--audio", required=True, help="a WAV file")
+    parser.add_argument("--audio", required=True, help="a WAV file (any libsndfile format with --decode soundfile)")
+    parser.add_argument("--decode", choices=["wav", "soundfile"], default="wav",
+                        help="wav: the WAV reader above (torchaudio's scaling); soundfile: libsndfile through Python's soundfile")
     parser.add_argument("--fbank", action="store_true", help="write the front end's output instead of the model's")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("-o", "--output", required=True)
@@ -71,7 +86,7 @@ def main():
     model.load_state_dict(checkpoint["model"])
     model.eval()
 
-    wav = load_clip(args.audio)[None]
+    wav = (load_clip_soundfile(args.audio) if args.decode == "soundfile" else load_clip(args.audio))[None]
     with torch.no_grad():
         if args.fbank:
             output = model.preprocess(wav).numpy().astype(np.float32)

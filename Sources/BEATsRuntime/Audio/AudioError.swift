@@ -38,6 +38,30 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
     case tooLong(samples: Int, maximum: Int, sampleRate: Int)
     /// A sample rate the resampler refuses (zero, or a ratio needing an unreasonably large kernel).
     case unsupportedSampleRate(from: Int, to: Int, reason: String)
+    /// A file that needs libsndfile (anything but integer/float PCM WAV) when libsndfile cannot be
+    /// loaded; `format` is what the first bytes look like ("FLAC", "MP3", …), `reason` the loader's.
+    case decoderUnavailable(path: String, format: String, reason: String)
+    /// A file libsndfile cannot open (AAC/M4A, WMA, garbage, …); `format` is what the first bytes
+    /// look like, `reason` libsndfile's own message.
+    case undecodable(path: String, format: String, reason: String)
+    /// libsndfile opened the file but stopped with an error after `frame` frames (a damaged stream).
+    case decodingFailed(path: String, format: String, frame: Int, reason: String)
+    /// A file whose header is not what decoding it gives: `format` promised `declared` frames but
+    /// the stream ended after `decoded` (a truncated or damaged file).
+    case truncatedStream(path: String, format: String, declared: Int, decoded: Int)
+    /// One of the path-less errors above (a WAV header's, a sample rate's) for the file at `path`.
+    indirect case inFile(path: String, AudioError)
+
+    /// This error as one that names the file at `path`: itself when it already does, else
+    /// ``inFile(path:_:)`` around it.
+    public func naming(_ path: String) -> AudioError {
+        switch self {
+        case .cannotOpen, .decoderUnavailable, .undecodable, .decodingFailed, .truncatedStream, .inFile: return self
+        case .tooShort(nil, let samples, let minimum, let purpose): return .tooShort(path: path, samples: samples, minimum: minimum, purpose: purpose)
+        case .tooShort: return self
+        default: return .inFile(path: path, self)
+        }
+    }
 
     public var description: String {
         switch self {
@@ -78,6 +102,18 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
                 + "(\(seconds(maximum)) s) are accepted"
         case .unsupportedSampleRate(let from, let to, let reason):
             return "cannot resample \(from) Hz to \(to) Hz: \(reason)"
+        case .decoderUnavailable(let path, let format, let reason):
+            return "\(path): \(format) audio is decoded by libsndfile, which could not be loaded (\(reason)); "
+                + "install Debian's libsndfile1 (apt-get install libsndfile1) or set BEATS_SNDFILE to the library's path"
+        case .undecodable(let path, let format, let reason):
+            return "\(path): cannot decode \(format) (libsndfile: \(oneLine(reason))); "
+                + "convert it to FLAC or WAV first, e.g. ffmpeg -i \(shellQuoted(path)) \(shellQuoted(flacName(path)))"
+        case .decodingFailed(let path, let format, let frame, let reason):
+            return "\(path): \(format) stream is damaged: decoding stopped after \(frame) frames (libsndfile: \(oneLine(reason)))"
+        case .truncatedStream(let path, let format, let declared, let decoded):
+            return "\(path): truncated \(format) stream: the header promises \(declared) frames, decoding ended after \(decoded)"
+        case .inFile(let path, let error):
+            return "\(path): \(error.description)"
         }
     }
 }
@@ -93,6 +129,31 @@ private func seconds(_ samples: Int, rate: Int, roundingUp: Bool) -> String {
     var decimals = String(repeating: "0", count: 3 - fraction.count) + fraction
     if decimals.hasSuffix("0") { decimals.removeLast() }
     return "\(milliseconds / 1000).\(decimals)"
+}
+
+/// libsndfile's messages end with a period or a newline; one line, no trailing punctuation.
+private func oneLine(_ text: String) -> String {
+    var line = text.split(whereSeparator: \.isNewline).joined(separator: " ")
+    while line.hasSuffix(".") || line.hasSuffix(" ") { line.removeLast() }
+    return line
+}
+
+/// `path` as a shell word: as is when it holds only safe characters, else in single quotes.
+private func shellQuoted(_ path: String) -> String {
+    let safe = path.unicodeScalars.allSatisfy { scalar in
+        scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "/._-+,:@%".unicodeScalars.contains(scalar))
+    }
+    if safe && !path.isEmpty { return path }
+    return "'" + path.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "'\\''") + "'"
+}
+
+/// The file name a converted copy would take: the last path component's extension replaced by
+/// `.flac` (`-converted.flac` when it already was), in the current directory.
+private func flacName(_ path: String) -> String {
+    let name = path.split(separator: "/").last.map(String.init) ?? path
+    var stem = name.lastIndex(of: ".").map { name[..<$0] }.map(String.init) ?? name
+    if stem.isEmpty { stem = "audio" }
+    return stem + (name == stem + ".flac" ? "-converted.flac" : ".flac")
 }
 
 private func hex(_ value: UInt16) -> String {

@@ -63,24 +63,57 @@ public enum BEATsAudio {
     }
 }
 
-/// Reads audio files for the runtime: WAV in, mono float at the target rate out.
+/// Reads whole audio files for the runtime: any format ``AudioDecoder`` reads in, mono float at
+/// the target rate out, through the decoder (one implementation for clips and streams).
 public enum AudioLoader {
-    /// Reads `path` (WAV), averages its channels to mono and resamples it to `targetSampleRate`
-    /// the way `torchaudio.functional.resample` does by default. Refuses a clip that would be
-    /// longer than `maximumSamples` at the target rate (before resampling it); does not check
-    /// the minimum: callers that need a BEATs patch call
+    /// Reads `path` (any format ``AudioDecoder`` recognises), averages its channels to mono and
+    /// resamples it to `targetSampleRate` the way `torchaudio.functional.resample` does by
+    /// default. Refuses a clip that would be longer than `maximumSamples` at the target rate
+    /// (before decoding it when the header gives the length, else as soon as decoding passes the
+    /// limit), then a file below ``BEATsAudio/minimumFileSampleRate``; does not check the minimum:
+    /// callers that need a BEATs patch call
     /// ``BEATsAudio/checkPatchLength(sampleCount:framesPerPatch:path:)``.
     public static func load(path: String, targetSampleRate: Int = BEATsAudio.sampleRate,
                             maximumSamples: Int = BEATsAudio.maximumSamples) throws -> AudioClip {
         try loadTyped(path: path, targetSampleRate: targetSampleRate, maximumSamples: maximumSamples)
     }
 
-    /// ``load(path:targetSampleRate:maximumSamples:)`` with its error type spelled out.
+    /// ``load(path:targetSampleRate:maximumSamples:)`` with its error type spelled out. Every
+    /// error names the file (``AudioError/naming(_:)``).
     public static func loadTyped(path: String, targetSampleRate: Int = BEATsAudio.sampleRate,
                                  maximumSamples: Int = BEATsAudio.maximumSamples) throws(AudioError) -> AudioClip {
-        let clip = try WAVReader.read(path: path)
-        return try resampled(clip, to: targetSampleRate, maximumSamples: maximumSamples,
-                             minimumSourceRate: BEATsAudio.minimumFileSampleRate)
+        do {
+            return try loadWhole(path: path, targetSampleRate: targetSampleRate, maximumSamples: maximumSamples)
+        } catch {
+            throw error.naming(path)
+        }
+    }
+
+    private static func loadWhole(path: String, targetSampleRate: Int, maximumSamples: Int) throws(AudioError) -> AudioClip {
+        let decoder = try AudioDecoder(path: path, targetSampleRate: targetSampleRate, minimumSourceRate: 1)
+        let rate = decoder.sourceSampleRate
+        if let frames = decoder.sourceFrameCount {
+            let count = resampledCount(frames, from: rate, to: targetSampleRate)
+            guard count <= maximumSamples else { throw .tooLong(samples: count, maximum: maximumSamples, sampleRate: targetSampleRate) }
+        }
+        guard rate >= BEATsAudio.minimumFileSampleRate else {
+            throw .unsupportedSampleRate(from: rate, to: targetSampleRate,
+                                         reason: "files below \(BEATsAudio.minimumFileSampleRate) Hz are refused (upsampling would make minutes of audio out of a few bytes)")
+        }
+        var samples: [Float] = []
+        if let frames = decoder.sourceFrameCount {
+            samples.reserveCapacity(min(resampledCount(frames, from: rate, to: targetSampleRate), maximumSamples) + 1)
+        }
+        while true {
+            // One sample past the limit is enough to know the clip is too long.
+            let block = try decoder.read(maximumCount: min(AudioDecoder.blockSamples, maximumSamples - samples.count + 1))
+            if block.isEmpty { break }
+            samples += block
+            guard samples.count <= maximumSamples else {
+                throw .tooLong(samples: samples.count, maximum: maximumSamples, sampleRate: targetSampleRate)
+            }
+        }
+        return AudioClip(sampleRate: targetSampleRate, samples: samples)
     }
 
     /// `clip` at `targetSampleRate` (returned as is when the rates already agree). Throws

@@ -34,9 +34,9 @@ public struct Resampler: Sendable {
     public let width: Int
     /// For phase j, its taps are `taps[tapOffsets[j] ..< tapOffsets[j + 1]]` and the first one is
     /// kernel index `firstTap[j]` (0-based in torchaudio's row of 2·width + orig taps).
-    private let firstTap: [Int]
-    private let tapOffsets: [Int]
-    private let taps: [Float]
+    let firstTap: [Int]
+    let tapOffsets: [Int]
+    let taps: [Float]
 
     /// Largest kernel built (taps over all phases, ~12 × the reduced input rate): 16 M taps,
     /// 64 MB. Every rate up to 1.3 MHz fits whatever its gcd with the output rate.
@@ -156,6 +156,102 @@ public struct Resampler: Sendable {
     public static func resample(_ samples: [Float], from inputRate: Int, to outputRate: Int) throws(AudioError) -> [Float] {
         if inputRate == outputRate { return samples }
         return try Resampler(from: inputRate, to: outputRate).resample(samples)
+    }
+}
+
+/// ``Resampler`` over a signal that arrives in blocks: the same output samples, bit for bit, as
+/// ``Resampler/resample(_:)`` gives on the whole signal, with memory bounded by one block plus
+/// the kernel's span instead of the signal's length.
+///
+/// Output sample `i` needs the input samples its phase's taps cover; it is computed as soon as
+/// they have all arrived (or at ``finish(into:)``, where the missing ones are the whole-signal
+/// version's zero padding), with the same taps in the same order and the same double sum. Input
+/// that no later output can reach is dropped after every block.
+public struct StreamingResampler: Sendable {
+    public let resampler: Resampler
+    /// Input samples from absolute index `bufferStart` on that later outputs may still need.
+    private var buffer: [Float] = []
+    private var bufferStart = 0
+    /// Input samples received so far.
+    public private(set) var inputCount = 0
+    /// Output samples produced so far.
+    public private(set) var outputCount = 0
+    public private(set) var isFinished = false
+    /// Input samples held for outputs still to come (a block plus the kernel's span at most).
+    public var bufferedInputCount: Int { buffer.count }
+    /// Smallest `firstTap[phase] − width` over the phases: how far before its frame's first input
+    /// sample an output can reach.
+    private let earliestTap: Int
+
+    public init(from inputRate: Int, to outputRate: Int) throws(AudioError) {
+        self.resampler = try Resampler(from: inputRate, to: outputRate)
+        earliestTap = (resampler.firstTap.min() ?? 0) - resampler.width
+    }
+
+    /// Feeds the next `input` samples and appends every output sample they complete to `output`.
+    public mutating func push(_ input: [Float], into output: inout [Float]) {
+        precondition(!isFinished, "StreamingResampler.push after finish")
+        inputCount += input.count
+        if resampler.inputRate == resampler.outputRate {
+            output += input
+            outputCount += input.count
+            return
+        }
+        buffer += input
+        emit(upTo: Int.max, available: inputCount, into: &output)
+        // Drop what no later output reaches: outputs from `outputCount` on start at or after
+        // frame × orig + earliestTap.
+        let frame = outputCount / resampler.reducedOutputRate
+        let keepFrom = max(bufferStart, min(frame * resampler.reducedInputRate + earliestTap, inputCount))
+        let drop = keepFrom - bufferStart
+        if drop > 0 {
+            buffer.removeFirst(drop)
+            bufferStart = keepFrom
+        }
+    }
+
+    /// Ends the signal: appends the remaining output samples (ceil(new × length / orig) in all).
+    public mutating func finish(into output: inout [Float]) {
+        guard !isFinished else { return }
+        isFinished = true
+        if resampler.inputRate == resampler.outputRate { return }
+        emit(upTo: resampler.outputCount(forInputCount: inputCount), available: inputCount, into: &output, final: true)
+    }
+
+    /// Computes outputs from `outputCount` while they are below `limit` and (unless `final`)
+    /// their taps end within the `available` input samples.
+    private mutating func emit(upTo limit: Int, available: Int, into output: inout [Float], final: Bool = false) {
+        let orig = resampler.reducedInputRate
+        let new = resampler.reducedOutputRate
+        let width = resampler.width
+        let firstTap = resampler.firstTap
+        let tapOffsets = resampler.tapOffsets
+        let base = bufferStart
+        var next = outputCount
+        buffer.withUnsafeBufferPointer { input in
+            resampler.taps.withUnsafeBufferPointer { taps in
+                while next < limit {
+                    let frame = next / new
+                    let phase = next - frame * new
+                    let tapBase = tapOffsets[phase]
+                    let tapCount = tapOffsets[phase + 1] - tapBase
+                    // Absolute input index of this phase's first tap, as in Resampler.resample.
+                    let start = frame * orig + firstTap[phase] - width
+                    if !final && start + tapCount > available { break }
+                    let first = max(0, -start)
+                    let last = min(tapCount, available - start)
+                    var sum = 0.0
+                    if first < last {
+                        for tap in first..<last {
+                            sum += Double(taps[tapBase + tap]) * Double(input[start + tap - base])
+                        }
+                    }
+                    output.append(Float(sum))
+                    next += 1
+                }
+            }
+        }
+        outputCount = next
     }
 }
 

@@ -245,35 +245,42 @@ public enum WAVReader {
             + "\(hex(8..<10, reversed: false))-\(hex(10..<16, reversed: false))}"
     }
 
-    private static func openFailureReason(_ error: FileAccessError) -> String {
-        // FileAccessError's own text repeats the path; keep only the reason.
-        switch error {
-        case .open(_, let code), .stat(_, let code), .map(_, let code):
-            return String(cString: strerror(code))
-        case .notARegularFile: return "not a regular file"
-        }
-    }
-
     // MARK: - Samples
 
     /// Decodes `info.frameCount` frames to float, scaled as torchaudio scales them, and averages
     /// the channels (sum in double, then one division), as `mean(dim=0)` over channels does.
     public static func decodeMono(_ bytes: UnsafeRawBufferPointer, info: WAVInfo) -> [Float] {
-        let frames = info.frameCount
+        decodeMono(bytes, info: info, frames: 0..<info.frameCount)
+    }
+
+    /// ``decodeMono(_:info:)`` for the frames in `frames` only (clamped to the file's frames), so
+    /// a long file can be decoded block by block.
+    public static func decodeMono(_ bytes: UnsafeRawBufferPointer, info: WAVInfo, frames: Range<Int>) -> [Float] {
         let channels = info.channels
-        // parse() guarantees frames × frameSize bytes from dataOffset; re-check rather than trust.
-        guard let needed = checkedProduct([frames, info.frameSize]), info.dataOffset >= 0,
+        let lower = max(frames.lowerBound, 0)
+        let upper = min(frames.upperBound, info.frameCount)
+        guard lower < upper, channels > 0 else { return [] }
+        // parse() guarantees frameCount × frameSize bytes from dataOffset; re-check rather than trust.
+        guard let needed = checkedProduct([info.frameCount, info.frameSize]), info.dataOffset >= 0,
               needed <= bytes.count - info.dataOffset
         else { return [] }
-        let data = UnsafeRawBufferPointer(rebasing: bytes[info.dataOffset..<info.dataOffset + needed])
+        let start = info.dataOffset + lower * info.frameSize
+        let data = UnsafeRawBufferPointer(rebasing: bytes[start..<start + (upper - lower) * info.frameSize])
+        let count = upper - lower
         switch info.encoding {
-        case .unsigned8: return mix(data, frames: frames, channels: channels, UnsignedByteSample())
-        case .signedInteger(bits: 16): return mix(data, frames: frames, channels: channels, Int16Sample())
-        case .signedInteger(bits: 24): return mix(data, frames: frames, channels: channels, Int24Sample())
-        case .signedInteger: return mix(data, frames: frames, channels: channels, Int32Sample())
-        case .float(bits: 32): return mix(data, frames: frames, channels: channels, Float32Sample())
-        case .float: return mix(data, frames: frames, channels: channels, Float64Sample())
+        case .unsigned8: return mix(data, frames: count, channels: channels, UnsignedByteSample())
+        case .signedInteger(bits: 16): return mix(data, frames: count, channels: channels, Int16Sample())
+        case .signedInteger(bits: 24): return mix(data, frames: count, channels: channels, Int24Sample())
+        case .signedInteger: return mix(data, frames: count, channels: channels, Int32Sample())
+        case .float(bits: 32): return mix(data, frames: count, channels: channels, Float32Sample())
+        case .float: return mix(data, frames: count, channels: channels, Float64Sample())
         }
+    }
+
+    /// Byte range of `frames` (clamped) in the file, for releasing decoded pages.
+    static func byteRange(of frames: Range<Int>, info: WAVInfo) -> Range<Int> {
+        let lower = max(frames.lowerBound, 0), upper = max(lower, min(frames.upperBound, info.frameCount))
+        return info.dataOffset + lower * info.frameSize ..< info.dataOffset + upper * info.frameSize
     }
 
     /// One loop per encoding (generic, so each is specialised and the per-sample decode inlined).
