@@ -21,8 +21,11 @@ public struct ModelSummary: Sendable {
     public var format: String
     /// What the model outputs: features, AudioSet probabilities or tokens.
     public var kind: ModelKind
-    /// The official `cfg` the file carries.
+    /// The official `cfg` the file carries (the official defaults when it carries none).
     public var config: BEATsConfig
+    /// What the file is when it carries no BEATs config ("a state dict with N tensors, no BEATs
+    /// config"); nil for a BEATs model.
+    public var configAbsence: String?
     /// Classifier labels the file carries.
     public var labelCount: Int
     /// Every tensor in file order (for a checkpoint: exactly its `model` state dict's keys).
@@ -34,6 +37,7 @@ public struct ModelSummary: Sendable {
         format = store.formatName
         kind = store.kind
         config = store.config
+        configAbsence = store.configAbsence
         labelCount = store.labels.count
         tensors = []
         tensors.reserveCapacity(store.tensorNames.count)
@@ -61,11 +65,16 @@ public struct ModelSummary: Sendable {
         var lines = [String]()
         lines.append("file:    \(path)")
         lines.append("format:  \(format)")
-        lines.append("kind:    \(kind.rawValue)")
-        lines.append("config:")
-        let width = config.values.map(\.key.count).max() ?? 0
-        for (key, value) in config.values {
-            lines.append("  \(key.padding(width)) \(ModelSummary.render(value))")
+        if let configAbsence {
+            lines.append("kind:    none: not a BEATs model")
+            lines.append("config:  none: \(configAbsence) (convert and run refuse it)")
+        } else {
+            lines.append("kind:    \(kind.rawValue)")
+            lines.append("config:")
+            let width = config.values.map(\.key.count).max() ?? 0
+            for (key, value) in config.values {
+                lines.append("  \(key.padding(width)) \(ModelSummary.render(value))")
+            }
         }
         lines.append("labels:  \(labelCount)")
         lines.append("tensors: \(tensors.count)")
@@ -123,11 +132,19 @@ public struct ModelSummary: Sendable {
     // MARK: JSON
 
     /// `{"format", "kind", "config": {...}, "labels": N, "tensors": [{"name", "dtype", "shape"}]}`,
-    /// keys in that order, one line.
+    /// keys in that order, one line; for a file without a BEATs config `"kind": null, "config":
+    /// null, "note": "a state dict with N tensors, no BEATs config"`.
     public func json() -> String {
-        var out = "{\"format\": \(JSONText.string(format)), \"kind\": \(JSONText.string(kind.rawValue)), \"config\": {"
-        out += config.values.map { key, value in JSONText.string(key) + ": " + JSONText.scalar(value) }.joined(separator: ", ")
-        out += "}, \"labels\": \(labelCount), \"tensors\": ["
+        var out = "{\"format\": \(JSONText.string(format)), "
+        if let configAbsence {
+            // Not a BEATs model: no kind, no config, and what it is instead.
+            out += "\"kind\": null, \"config\": null, \"note\": \(JSONText.string(configAbsence))"
+        } else {
+            out += "\"kind\": \(JSONText.string(kind.rawValue)), \"config\": {"
+            out += config.values.map { key, value in JSONText.string(key) + ": " + JSONText.scalar(value) }.joined(separator: ", ")
+            out += "}"
+        }
+        out += ", \"labels\": \(labelCount), \"tensors\": ["
         out += tensors.map { tensor in
             "{\"name\": \(JSONText.string(tensor.name)), \"dtype\": \(JSONText.string(tensor.dtype.rawValue)), \"shape\": ["
                 + tensor.shape.map(String.init).joined(separator: ", ") + "]}"

@@ -11,6 +11,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     case notACheckpoint(path: String, firstBytes: [UInt8])
     /// The zip archive has no `<prefix>/data.pkl`.
     case missingDataPickle(entryCount: Int)
+    /// `data.pkl` declares more bytes than ``PyTorchCheckpoint/Limits/maximumPickleBytes``.
+    case pickleTooLarge(entry: String, declared: Int, limit: Int)
     /// More than one `<prefix>/data.pkl`: which one torch would read is ambiguous.
     case ambiguousDataPickle([String])
     /// `byteorder` holds something other than `little` or `big`.
@@ -48,6 +50,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             return "\(path): not a PyTorch checkpoint (first bytes: \(hex.isEmpty ? "none, the file is empty" : hex))"
         case .missingDataPickle(let count):
             return "checkpoint: no '<prefix>/data.pkl' among the archive's \(count) entries"
+        case .pickleTooLarge(let entry, let declared, let limit):
+            return "checkpoint: '\(entry)' declares \(declared) bytes, more than the \(limit) a pickle may have (official checkpoints' are tens of KB)"
         case .ambiguousDataPickle(let names):
             return "checkpoint: several data pickles (\(names.prefix(4).joined(separator: ", ")))"
         case .invalidByteOrder(let entry, let value):

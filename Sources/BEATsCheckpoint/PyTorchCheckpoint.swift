@@ -22,9 +22,16 @@ public final class PyTorchCheckpoint: WeightStore {
     public struct Limits: Sendable, Equatable {
         public var zip = ZipLimits()
         public var pickle = PickleLimits()
-        public init(zip: ZipLimits = ZipLimits(), pickle: PickleLimits = PickleLimits()) {
+        /// Largest `data.pkl` read, stored or deflated, checked against its declared size before
+        /// a byte is inflated. The pickle is read whole, so without a cap of its own a 2 MB file
+        /// whose `data.pkl` honestly inflates to 2 GiB (within the zip's 1032:1 and 8 GiB
+        /// limits) made `inspect` allocate 2 GiB before the first opcode. An official full-size
+        /// checkpoint's `data.pkl` is about 30 KB; 32 MiB holds a state dict of ~200 000 tensors.
+        public var maximumPickleBytes = 32 << 20
+        public init(zip: ZipLimits = ZipLimits(), pickle: PickleLimits = PickleLimits(), maximumPickleBytes: Int = 32 << 20) {
             self.zip = zip
             self.pickle = pickle
+            self.maximumPickleBytes = maximumPickleBytes
         }
     }
 
@@ -105,6 +112,9 @@ public final class PyTorchCheckpoint: WeightStore {
             case "big": byteOrder = .big
             default: throw CheckpointError.invalidByteOrder(entry: orderEntry.name, value: String(text.prefix(40)))
             }
+        }
+        guard pickleEntry.uncompressedSize <= limits.maximumPickleBytes else {
+            throw CheckpointError.pickleTooLarge(entry: pickleEntry.name, declared: pickleEntry.uncompressedSize, limit: limits.maximumPickleBytes)
         }
         let pickleBytes = try archive.contents(of: pickleEntry, verify: true)
         // Stored: the pickle's file offset makes error offsets point into the file. Deflated: offsets are within the entry.
