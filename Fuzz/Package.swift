@@ -5,7 +5,7 @@ import PackageDescription
 // `swift build` / `swift test` there never build them nor need the fuzzer runtime. Build and run
 // them with `Fuzz/run.sh TARGET SECONDS` (which passes `--sanitize=fuzzer --sanitize=address` to
 // every module, the toolkit's included, so coverage guides the fuzzer through the readers).
-let fuzzTargets = ["FuzzZip", "FuzzPickle", "FuzzCheckpoint", "FuzzNative", "FuzzWAV"]
+let fuzzTargets = ["FuzzZip", "FuzzPickle", "FuzzCheckpoint", "FuzzNative", "FuzzWAV", "FuzzSafetensors"]
 
 let package = Package(
     name: "BEATsFuzz",
@@ -15,7 +15,7 @@ let package = Package(
     targets: fuzzTargets.map { name in
         .executableTarget(
             name: name,
-            dependencies: [.product(name: "BEATsToolkit", package: "BEATsToolkit")],
+            dependencies: [.product(name: "BEATsStages", package: "BEATsToolkit")],
             // The entry point is LLVMFuzzerTestOneInput; libFuzzer supplies main().
             swiftSettings: [.unsafeFlags(["-parse-as-library"])])
     },

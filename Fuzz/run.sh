@@ -9,7 +9,7 @@
 #   Fuzz/run.sh replay TARGET                         run every corpus input once (FUZZ_CONFIG=debug adds
 #                                                     Swift's debug-only bounds checks to what ASan sees)
 #
-# TARGET is zip, pickle, checkpoint, native or wav. The build is release (FUZZ_CONFIG=debug for debug) with
+# TARGET is zip, pickle, checkpoint, native, wav or safetensors. The build is release (FUZZ_CONFIG=debug for debug) with
 # `--sanitize=fuzzer --sanitize=address` on every module (the toolkit's too), in Fuzz/.build,
 # separate from the main package's build. Corpora grow in Fuzz/corpus/TARGET (not committed);
 # they start from Fuzz/seeds/TARGET and the small files of Fixtures/ (staged into
@@ -19,7 +19,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
-targets=(zip pickle checkpoint native wav)
+targets=(zip pickle checkpoint native wav safetensors)
 config="${FUZZ_CONFIG:-release}"
 
 product() {
@@ -29,6 +29,7 @@ product() {
         checkpoint) echo FuzzCheckpoint ;;
         native) echo FuzzNative ;;
         wav) echo FuzzWAV ;;
+        safetensors) echo FuzzSafetensors ;;
         *) echo "unknown target '$1' (expected: ${targets[*]})" >&2; exit 2 ;;
     esac
 }
@@ -49,6 +50,7 @@ fixture_dirs() {
         pickle) echo "pickle" ;;
         native) echo "" ;;
         wav) echo "audio audio-formats" ;;
+        safetensors) echo "safetensors" ;;
     esac
 }
 
@@ -170,7 +172,7 @@ case "${1:-}" in
         target="${2:?usage: run.sh repro TARGET FILE...}"
         shift 2
         "$(binary "$target")" -rss_limit_mb=2048 -timeout=5 "$@" ;;
-    zip|pickle|checkpoint|native|wav)
+    zip|pickle|checkpoint|native|wav|safetensors)
         target="$1" seconds="${2:?usage: run.sh TARGET SECONDS}"
         shift 2
         build --product "$(product "$target")"
