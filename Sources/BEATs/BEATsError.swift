@@ -9,6 +9,8 @@ public enum BEATsError: Error, Equatable, Sendable, CustomStringConvertible {
     case modelInsteadOfAudio(path: String, format: String)
     /// An audio file that cannot be decoded (the decoder's reason, the file named).
     case unreadableAudio(path: String, reason: String)
+    /// A `--list` file that cannot be read.
+    case unreadableList(path: String, reason: String)
     /// Window length or hop that is not a positive number of seconds.
     case invalidWindowing(String)
     /// `beats tensor` asked for a name the file does not have.
@@ -29,6 +31,8 @@ public enum BEATsError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path) is a model (\(format)), not audio: give the model first, then the audio"
         case .unreadableAudio(let path, let reason):
             return "\(path): \(reason)"
+        case .unreadableList(let path, let reason):
+            return "cannot read the list \(path): \(reason)"
         case .invalidWindowing(let reason):
             return "windows: \(reason)"
         case .noSuchTensor(let file, let name, let detail):

@@ -31,7 +31,7 @@ public final class BEATsModel: Sendable {
         public var maximumFrames: Int
         /// Verify every checksum the file carries before the model is used (native: XXH64 of
         /// every region; PyTorch zip: CRC-32 of every record; safetensors and legacy streams
-        /// carry none). Off by default: it reads the whole file once (≈ 0.1 s per 363 MB model
+        /// carry none). Off by default: it reads the whole file once (≈ 0.2 s per 363 MB model
         /// from the page cache, more from disk), where opening otherwise touches only the header.
         public var verifyChecksums: Bool
 
@@ -96,6 +96,12 @@ public final class BEATsModel: Sendable {
         try run(clip).output
     }
 
+    /// The output `request` asks for: the official one, an encoder layer's, per-frame
+    /// probabilities (fine-tuned) or the mean-pooled embedding (pre-trained).
+    public func output(for clip: AudioClip, request: OutputRequest) throws -> ModelOutput {
+        try run(clip, request: request).output
+    }
+
     /// The `top` most probable AudioSet classes for `clip` (fine-tuned models).
     public func classify(_ clip: AudioClip, top: Int = 5) throws -> [LabelScore] {
         LabelScore.ranked(try probabilities(for: clip), labels: classLabels, top: top)
@@ -117,19 +123,32 @@ public final class BEATsModel: Sendable {
     }
 
     /// The official output for `clip` and how long each stage of the forward pass took.
-    public func run(_ clip: AudioClip, source: String? = nil) throws -> (output: ModelOutput, stageTimes: [StageTime]) {
+    public func run(_ clip: AudioClip, source: String? = nil, request: OutputRequest = .official) throws
+        -> (output: ModelOutput, stageTimes: [StageTime]) {
+        switch request {
+        case .official, .layer: break
+        case .frameProbabilities: try require(.finetuned, for: "per-frame probabilities")
+        case .meanPooled: try require(.pretrained, for: "mean pooling")
+        }
         let samples = try samples16k(clip)
         try BEATsAudio.checkPatchLength(sampleCount: samples.count, framesPerPatch: network.patchFrames, path: source)
         let fbank = try KaldiFbank.beatsFeatures(samples)
-        let result = try network.forward(fbank: fbank.values, frames: fbank.frames)
-        return (ModelOutput(result.output), result.stageTimes)
+        let result: ForwardResult
+        switch request {
+        case .official, .meanPooled: result = try network.forward(fbank: fbank.values, frames: fbank.frames)
+        case .layer(let layer): result = try network.forward(fbank: fbank.values, frames: fbank.frames, layers: layer)
+        case .frameProbabilities: result = try network.forward(fbank: fbank.values, frames: fbank.frames, head: .frameProbabilities)
+        }
+        var output = ModelOutput(result.output)
+        if request == .meanPooled, case .features(let features) = output { output = .embedding(features.meanPooled()) }
+        return (output, result.stageTimes)
     }
 
     // MARK: - Files
 
     /// Decodes the audio file at `url` and returns the official output of this model's kind.
-    public func output(contentsOf url: URL) throws -> ModelOutput {
-        try run(try AudioClip(contentsOf: url), source: url.path).output
+    public func output(contentsOf url: URL, request: OutputRequest = .official) throws -> ModelOutput {
+        try run(try AudioClip(contentsOf: url), source: url.path, request: request).output
     }
 
     /// Decodes the audio file at `url` and returns its `top` most probable AudioSet classes.
@@ -151,7 +170,8 @@ public final class BEATsModel: Sendable {
     // MARK: - Long audio
 
     /// The official output for each window of `clip` (see ``Windowing``).
-    public func outputs(for clip: AudioClip, windows windowing: Windowing, source: String? = nil) throws -> [WindowResult<ModelOutput>] {
+    public func outputs(for clip: AudioClip, windows windowing: Windowing, source: String? = nil,
+                        request: OutputRequest = .official) throws -> [WindowResult<ModelOutput>] {
         let samples = try samples16k(clip)
         let rate = Double(BEATsAudio.sampleRate)
         return try windowing.ranges(sampleCount: samples.count, sampleRate: BEATsAudio.sampleRate, minimumSamples: minimumSamples)
@@ -159,24 +179,77 @@ public final class BEATsModel: Sendable {
                 let window = AudioClip(sampleRate: BEATsAudio.sampleRate, samples: Array(samples[range]))
                 let label = "\(source ?? "audio") window at \(String(format: "%.3f", Double(range.lowerBound) / rate)) s"
                 return WindowResult(start: Double(range.lowerBound) / rate, end: Double(range.upperBound) / rate,
-                                    value: try run(window, source: label).output)
+                                    value: try run(window, source: label, request: request).output)
             }
+    }
+
+    /// Runs the model over the windows of the audio file at `url`, decoding it block by block:
+    /// memory holds one window of samples whatever the recording's length, so hours of audio
+    /// stream through. `body` gets each window's result in time order. The windows are exactly
+    /// those ``outputs(for:windows:source:request:)`` cuts from the whole clip.
+    public func forEachWindow(contentsOf url: URL, windows windowing: Windowing, request: OutputRequest = .official,
+                              _ body: (WindowResult<ModelOutput>) throws -> Void) throws {
+        try windowing.validate()
+        let decoder = try AudioDecoder(path: url.path)
+        let rate = BEATsAudio.sampleRate
+        var buffer: [Float] = []
+        var bufferStart = 0            // sample index of buffer[0]
+        var finished = false
+        var index = 0
+        var emitted = 0
+        while true {
+            let nominal = windowing.bounds(ofWindow: index, sampleRate: rate)
+            // Decode until the window is covered and one sample past it is known (or the file
+            // ends): a window ending exactly at the end of the audio is the last one.
+            while !finished && bufferStart + buffer.count <= nominal.upperBound {
+                let block = try decoder.read(maximumCount: max(1 << 16, nominal.upperBound - bufferStart - buffer.count))
+                if block.isEmpty { finished = true } else { buffer += block }
+            }
+            // Samples before the window are never needed again (windows only move forward).
+            let drop = min(max(0, nominal.lowerBound - bufferStart), buffer.count)
+            buffer.removeFirst(drop)
+            bufferStart += drop
+            let available = bufferStart + buffer.count
+            guard nominal.lowerBound < available else { break }
+            let window = nominal.lowerBound..<min(nominal.upperBound, available)
+            if windowing.keeps(window, isFirst: emitted == 0, minimumSamples: minimumSamples) {
+                let clip = AudioClip(sampleRate: rate, samples: Array(buffer[0..<window.count]))
+                let label = "\(url.path) window at \(String(format: "%.3f", Double(window.lowerBound) / Double(rate))) s"
+                try body(WindowResult(start: Double(window.lowerBound) / Double(rate), end: Double(window.upperBound) / Double(rate),
+                                      value: try run(clip, source: label, request: request).output))
+                emitted += 1
+            }
+            if finished && window.upperBound == available { break }
+            index += 1
+        }
+    }
+
+    /// ``forEachWindow(contentsOf:windows:request:_:)``'s results, in time order.
+    public func outputs(contentsOf url: URL, windows windowing: Windowing, request: OutputRequest = .official) throws
+        -> [WindowResult<ModelOutput>] {
+        var results: [WindowResult<ModelOutput>] = []
+        try forEachWindow(contentsOf: url, windows: windowing, request: request) { results.append($0) }
+        return results
+    }
+
+    /// The windowed classification of the audio file at `url`, streamed (see
+    /// ``forEachWindow(contentsOf:windows:request:_:)``): a timeline and each class's maximum.
+    public func classify(contentsOf url: URL, windows windowing: Windowing, top: Int = 5) throws -> WindowedClassification {
+        try require(.finetuned, for: "classify")
+        var timeline = WindowedClassification.Builder(labels: classLabels, top: top)
+        try forEachWindow(contentsOf: url, windows: windowing) { timeline.add($0, probabilities: try probabilities(in: $0.value)) }
+        return timeline.result
     }
 
     /// Per-window labels of long audio and, per class, its maximum over windows (fine-tuned
     /// models): a timeline for sound-event detection and one label set for the recording.
     public func classify(_ clip: AudioClip, windows windowing: Windowing, top: Int = 5) throws -> WindowedClassification {
         try require(.finetuned, for: "classify")
-        let results = try outputs(for: clip, windows: windowing)
-        var maxima: [Float] = []
-        var timeline: [WindowResult<[LabelScore]>] = []
-        for result in results {
-            let values = try probabilities(in: result.value)
-            maxima = maxima.isEmpty ? values : zip(maxima, values).map { max($0, $1) }
-            timeline.append(WindowResult(start: result.start, end: result.end,
-                                         value: LabelScore.ranked(values, labels: classLabels, top: top)))
+        var timeline = WindowedClassification.Builder(labels: classLabels, top: top)
+        for result in try outputs(for: clip, windows: windowing) {
+            timeline.add(result, probabilities: try probabilities(in: result.value))
         }
-        return WindowedClassification(windows: timeline, labels: LabelScore.ranked(maxima, labels: classLabels, top: top))
+        return timeline.result
     }
 
     // MARK: - Checks
@@ -290,6 +363,8 @@ extension ModelOutput {
         case .features(let tokens, let dim, let values): self = .features(Features(tokenCount: tokens, dimension: dim, values: values))
         case .probabilities(let values): self = .probabilities(values)
         case .tokens(let values): self = .tokens(values.map { Int($0) })
+        case .frameProbabilities(let tokens, let classes, let values):
+            self = .frameProbabilities(Features(tokenCount: tokens, dimension: classes, values: values))
         }
     }
 }

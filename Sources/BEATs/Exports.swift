@@ -7,3 +7,4 @@
 @_exported import enum BEATsRuntime.BEATsAudio
 @_exported import enum BEATsRuntime.ModelError
 @_exported import struct BEATsRuntime.StageTime
+@_exported import class BEATsRuntime.AudioDecoder

@@ -1,3 +1,4 @@
+import BEATsFormat
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -31,6 +32,13 @@ public enum OutputFile {
     /// fails at once.
     public static func checkWritable(_ path: String) throws(BEATsError) {
         _ = try destination(for: path)
+    }
+
+    /// Throws unless `path` is an existing directory (where outputs named by input go).
+    public static func checkDirectory(_ path: String) throws(BEATsError) {
+        var status = stat()
+        guard stat(path, &status) == 0 else { throw .cannotWrite(path: path, reason: "directory does not exist") }
+        guard status.st_mode & S_IFMT == S_IFDIR else { throw .cannotWrite(path: path, reason: "not a directory") }
     }
 
     /// Writes `bytes` to `path` by the rules above.
@@ -118,6 +126,9 @@ public final class OutputFileWriter {
     private let ownsDescriptor: Bool
     /// Set while a temporary file stands in for the destination: (temporary, target).
     private var replacement: (temporary: String, target: String)?
+    /// The temporary file's slot in `InterruptCleanup`, so that Ctrl-C removes it too (where
+    /// the command installed the handlers: `convert`, `export`).
+    private var interruptSlot: Int?
 
     /// Opens the destination `path` names (after the same checks as ``OutputFile/checkWritable(_:)``).
     public init(path: String) throws(BEATsError) {
@@ -136,12 +147,14 @@ public final class OutputFileWriter {
             guard descriptor >= 0 else { throw OutputFile.failure(path, errno) }
             ownsDescriptor = true
             replacement = (temporary, target)
+            interruptSlot = InterruptCleanup.register(temporary)
         }
     }
 
     deinit {
         if ownsDescriptor, descriptor >= 0 { close(descriptor) }
         if let replacement { unlink(replacement.temporary) }
+        if let interruptSlot { InterruptCleanup.release(interruptSlot) }
     }
 
     /// Appends `bytes` (all of them; interrupted writes are resumed).
@@ -172,6 +185,8 @@ public final class OutputFileWriter {
         if let replacement {
             guard rename(replacement.temporary, replacement.target) == 0 else { throw OutputFile.failure(path, errno) }
             self.replacement = nil
+            if let interruptSlot { InterruptCleanup.release(interruptSlot) }
+            interruptSlot = nil
         }
     }
 }

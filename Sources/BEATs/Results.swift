@@ -65,41 +65,82 @@ public struct Features: Sendable, Equatable {
     }
 }
 
-/// What the official code returns for one clip, by model kind (what `beats run` writes).
+/// What the official code returns for one clip, by model kind (what `beats run` writes), or
+/// one of the finer outputs an ``OutputRequest`` asks for.
 public enum ModelOutput: Sendable, Equatable {
-    /// Pre-trained: `extract_features(wav[None])[0]`, float32 [1, T, D].
+    /// Pre-trained: `extract_features(wav[None])[0]`, float32 [1, T, D]; also an encoder
+    /// layer's output (``OutputRequest/layer(_:)``).
     case features(Features)
     /// Fine-tuned: class probabilities, float32 [1, C].
     case probabilities([Float])
     /// Tokenizer: `extract_labels(wav[None])`, int64 [T].
     case tokens([Int])
+    /// Fine-tuned, per token: sigmoid(predictor(x)) before the official mean over time,
+    /// float32 [1, T, C] (`dimension` is the class count).
+    case frameProbabilities(Features)
+    /// Pre-trained: the features' mean over tokens, one embedding for the clip, float32 [1, D].
+    case embedding([Float])
 
-    /// The official output's shape, batch axis included where the official code has one.
+    /// The output's shape, batch axis included where the official code has one.
     public var shape: [Int] {
         switch self {
-        case .features(let features): return [1, features.tokenCount, features.dimension]
-        case .probabilities(let values): return [1, values.count]
+        case .features(let matrix), .frameProbabilities(let matrix): return [1, matrix.tokenCount, matrix.dimension]
+        case .probabilities(let values), .embedding(let values): return [1, values.count]
         case .tokens(let values): return [values.count]
         }
     }
 
-    /// The output as a NumPy `.npy` file (float32 or int64 little-endian, the official shape).
+    /// The output as a NumPy `.npy` file (float32 or int64 little-endian, in ``shape``).
     public func npyBytes() -> [UInt8] {
-        switch self {
-        case .features(let features): return NumpyFile.encode(features.values, shape: shape)
-        case .probabilities(let values): return NumpyFile.encode(values, shape: shape)
-        case .tokens(let values): return NumpyFile.encode(values.map(Int64.init), shape: shape)
-        }
+        if case .tokens(let values) = self { return NumpyFile.encode(values.map(Int64.init), shape: shape) }
+        return NumpyFile.encode(floatValues ?? [], shape: shape)
     }
 
-    /// Float outputs as one flat array (features row-major, probabilities); nil for tokens.
+    /// Float outputs as one flat array (row-major); nil for tokens.
     public var floatValues: [Float]? {
         switch self {
-        case .features(let features): return features.values
-        case .probabilities(let values): return values
+        case .features(let matrix), .frameProbabilities(let matrix): return matrix.values
+        case .probabilities(let values), .embedding(let values): return values
         case .tokens: return nil
         }
     }
+
+    /// The windows of one recording as one array, as `beats run --window` writes it: token
+    /// outputs (features, per-frame probabilities, tokens) concatenated along the token axis,
+    /// per-clip outputs (probabilities, embeddings) stacked into [windows, width].
+    public static func shape(joining windows: [ModelOutput]) -> [Int] {
+        guard let first = windows.first else { return [0] }
+        switch first {
+        case .tokens:
+            return [windows.reduce(0) { $0 + ($1.shape.first ?? 0) }]
+        case .features(let matrix), .frameProbabilities(let matrix):
+            return [1, windows.reduce(0) { $0 + $1.shape[1] }, matrix.dimension]
+        case .probabilities(let row), .embedding(let row):
+            return [windows.count, row.count]
+        }
+    }
+
+    /// ``shape(joining:)``'s array as a `.npy` file.
+    public static func npyBytes(joining windows: [ModelOutput]) -> [UInt8] {
+        let shape = shape(joining: windows)
+        if case .tokens = windows.first {
+            let tokens = windows.flatMap { output -> [Int] in if case .tokens(let values) = output { return values } else { return [] } }
+            return NumpyFile.encode(tokens.map(Int64.init), shape: shape)
+        }
+        return NumpyFile.encode(windows.flatMap { $0.floatValues ?? [] }, shape: shape)
+    }
+}
+
+/// Which output `BEATsModel.output(for:request:)` computes.
+public enum OutputRequest: Sendable, Equatable {
+    /// The official output of the model's kind.
+    case official
+    /// The output of encoder layer N (1 … layers), as the official `model.encoder(x, layer: N - 1)[0]`.
+    case layer(Int)
+    /// Fine-tuned models: per-token probabilities before the mean over time.
+    case frameProbabilities
+    /// Pre-trained models: the features' mean over tokens.
+    case meanPooled
 }
 
 /// How to cut long audio into windows: `length` seconds starting every `hop` seconds.
@@ -122,20 +163,36 @@ public struct Windowing: Sendable, Equatable {
     /// The sample ranges of the windows over `sampleCount` samples at `sampleRate` Hz, dropping
     /// a last window shorter than `minimumSamples`.
     public func ranges(sampleCount: Int, sampleRate: Int, minimumSamples: Int) throws(BEATsError) -> [Range<Int>] {
-        guard length.isFinite, length > 0 else { throw .invalidWindowing("length must be a positive number of seconds, got \(length)") }
-        guard hop.isFinite, hop > 0 else { throw .invalidWindowing("hop must be a positive number of seconds, got \(hop)") }
-        let windowSamples = max(1, Int((length * Double(sampleRate)).rounded()))
+        try validate()
         var ranges: [Range<Int>] = []
         var index = 0
         while true {
-            let start = Int((Double(index) * hop * Double(sampleRate)).rounded())
-            guard start < sampleCount else { break }
-            let end = min(start + windowSamples, sampleCount)
-            if end - start >= minimumSamples || ranges.isEmpty { ranges.append(start..<end) }
-            if end == sampleCount { break }
+            let nominal = bounds(ofWindow: index, sampleRate: sampleRate)
+            guard nominal.lowerBound < sampleCount else { break }
+            let window = nominal.lowerBound..<min(nominal.upperBound, sampleCount)
+            if keeps(window, isFirst: ranges.isEmpty, minimumSamples: minimumSamples) { ranges.append(window) }
+            if window.upperBound == sampleCount { break }
             index += 1
         }
         return ranges
+    }
+
+    /// Throws unless length and hop are positive numbers of seconds.
+    func validate() throws(BEATsError) {
+        guard length.isFinite, length > 0 else { throw .invalidWindowing("length must be a positive number of seconds, got \(length)") }
+        guard hop.isFinite, hop > 0 else { throw .invalidWindowing("hop must be a positive number of seconds, got \(hop)") }
+    }
+
+    /// Window `index`'s samples before the end of the audio cuts it: [k·hop, k·hop + length).
+    func bounds(ofWindow index: Int, sampleRate: Int) -> Range<Int> {
+        let start = Int((Double(index) * hop * Double(sampleRate)).rounded())
+        return start..<(start + max(1, Int((length * Double(sampleRate)).rounded())))
+    }
+
+    /// A window is kept when it holds one patch; the first is always kept, so audio shorter
+    /// than a patch is refused by the model with its length, not silently dropped.
+    func keeps(_ window: Range<Int>, isFirst: Bool, minimumSamples: Int) -> Bool {
+        window.count >= minimumSamples || isFirst
     }
 }
 
@@ -157,4 +214,27 @@ public struct WindowedClassification: Sendable, Equatable {
     public let windows: [WindowResult<[LabelScore]>]
     /// The top classes by their highest probability in any window.
     public let labels: [LabelScore]
+
+    /// Collects windows one at a time: each window's top labels and the running per-class maximum.
+    struct Builder {
+        let labels: [AudioSetLabel]
+        let top: Int
+        private var maxima: [Float] = []
+        private var timeline: [WindowResult<[LabelScore]>] = []
+
+        init(labels: [AudioSetLabel], top: Int) {
+            self.labels = labels
+            self.top = top
+        }
+
+        mutating func add<Value>(_ window: WindowResult<Value>, probabilities: [Float]) {
+            maxima = maxima.isEmpty ? probabilities : zip(maxima, probabilities).map { max($0, $1) }
+            timeline.append(WindowResult<[LabelScore]>(start: window.start, end: window.end,
+                                                       value: LabelScore.ranked(probabilities, labels: labels, top: top)))
+        }
+
+        var result: WindowedClassification {
+            WindowedClassification(windows: timeline, labels: LabelScore.ranked(maxima, labels: labels, top: top))
+        }
+    }
 }

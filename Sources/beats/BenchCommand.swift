@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let clip = try audio.map { try AudioClip(contentsOf: URL(fileURLWithPath: $0)) } ?? BenchmarkReport.testSignal(seconds: 10)
-        let report = try BenchmarkReport.measure(modelPath: model, clip: clip, runs: runs, threads: inference.threads,
+        let report = try BenchmarkReport.measure(modelPath: model, clip: clip, runs: runs, threads: inference.threadsPerClip(),
                                                    verifyChecksums: inference.checksums.verifyChecksums)
         if json {
             let encoder = JSONEncoder()

@@ -5,23 +5,49 @@ import Foundation
 struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
-        abstract: "Discrete acoustic tokens of a clip (tokenizer models)."
+        abstract: "Discrete acoustic tokens of clips (tokenizer models).",
+        discussion: "With --window/--hop the windows' tokens are concatenated. Many inputs print one line per file (or --jsonl)."
     )
 
     @Argument(help: "A tokenizer model: PyTorch checkpoint or converted file.") var model: String
-    @Argument(help: "Audio: a WAV file.") var audio: String
-    @Option(name: .shortAndLong, help: "Write the tokens as int64 [T] .npy instead of printing them.") var output: String?
+    @OptionGroup var inputs: InputOptions
+    @Option(name: .shortAndLong, help: "One input: write the tokens as int64 [T] .npy instead of printing them.") var output: String?
+    @Flag(help: "Print JSON per input: {\"tokens\": [...]}.") var json = false
     @OptionGroup var inference: InferenceOptions
 
+    struct Tokens: Encodable, Sendable {
+        let tokens: [Int]
+    }
+
     func run() throws {
-        if let output { try OutputFile.checkWritable(output) }
-        let network = try inference.openModel(model, command: "tokenize")
-        let tokens = try network.tokens(contentsOf: URL(fileURLWithPath: audio))
+        let corpus = inputs.isCorpus
         if let output {
-            try OutputFile.write(ModelOutput.tokens(tokens).npyBytes(), to: output)
-            if output != "-" { print("\(output): \(tokens.count) tokens") }
-        } else {
-            print(tokens.map(String.init).joined(separator: " "))
+            guard !corpus else { throw CommandError("-o takes one input; for many use --jsonl FILE") }
+            try OutputFile.checkWritable(output)
         }
+        let network = try inference.openModel(model, command: "tokenize", corpus: corpus)
+        guard network.kind == .tokenizer else {
+            throw BEATsError.wrongKind(operation: "tokenize", needs: .tokenizer, model: model, kind: network.kind)
+        }
+        let windowing = inputs.windowing
+        try runCorpus(inputs, threadsPerClip: network.network.threads, work: { path in
+            let url = URL(fileURLWithPath: path)
+            guard let windowing = try windowing ?? defaultWindowing(for: path, network: network) else {
+                return Tokens(tokens: try network.tokens(contentsOf: url))
+            }
+            let windows = try network.outputs(contentsOf: url, windows: windowing)
+            return Tokens(tokens: windows.flatMap { window -> [Int] in
+                if case .tokens(let tokens) = window.value { return tokens } else { return [] }
+            })
+        }, show: { path, result in
+            if let output {
+                try OutputFile.write(ModelOutput.tokens(result.tokens).npyBytes(), to: output)
+                if output != "-" { print("\(output): \(result.tokens.count) tokens") }
+            } else if json {
+                try printJSON(result, file: corpus ? path : nil)
+            } else if inputs.jsonl == nil {
+                print((corpus ? path + ": " : "") + result.tokens.map(String.init).joined(separator: " "))
+            }
+        })
     }
 }

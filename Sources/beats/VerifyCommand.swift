@@ -36,7 +36,7 @@ struct VerifyCommand: ParsableCommand {
             let same = Int((agreement * Double(tokens.count)).rounded())
             passed = agreement >= minAgreement
             print("tokens: \(same)/\(tokens.count) identical (\(String(format: "%.2f", agreement * 100)) %), need \(String(format: "%.2f", minAgreement * 100)) %")
-        case .features, .probabilities:
+        case .features, .probabilities, .frameProbabilities, .embedding:
             let values = output.floatValues ?? []
             let tolerance = atol ?? (network.kind == .finetuned ? 1e-5 : 1e-4)
             let comparison = OutputComparison(values.map(Double.init), try expected.doubles())

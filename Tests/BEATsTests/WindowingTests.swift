@@ -40,4 +40,15 @@ struct WindowingTests {
         #expect(classified.windows.count == 3)
         #expect(classified.labels == LabelScore.ranked(maxima, labels: model.classLabels, top: 3))
     }
+
+    @Test("streaming windows from the file equal windows cut from the whole clip",
+          arguments: [Windowing(length: 4, hop: 3), Windowing(length: 1), Windowing(length: 2, hop: 3.5), Windowing(length: 30)])
+    func streamingEqualsWhole(windowing: Windowing) throws {
+        let model = try BEATsModel(path: Fixtures.path("models/tiny.pt"), configuration: .init(threads: 2))
+        let url = URL(fileURLWithPath: try Fixtures.path("audio/chirp10s.wav"))
+        let whole = try model.outputs(for: AudioClip(contentsOf: url), windows: windowing)
+        let streamed = try model.outputs(contentsOf: url, windows: windowing)
+        #expect(streamed == whole)
+        #expect(!streamed.isEmpty)
+    }
 }

@@ -14,6 +14,12 @@ Needs torch, torchaudio and a checkout of the official code (github.com/microsof
   fine-tuned   the same call: class probabilities                 float32 [1, C]
   tokenizer    extract_labels(wav[None], padding_mask=zeros)      int64   [T]
   --fbank      BEATs' preprocess (normalised log-mel fbank)        float32 [1, frames, 128]
+  --layer N    model.encoder(x, layer=N-1)[0], x the encoder's input  float32 [1, T, D]
+  --frames     fine-tuned: sigmoid(predictor(x)) per token            float32 [1, T, C]
+  --pool mean  pre-trained: the features' mean over tokens            float32 [1, D]
+  --window S [--hop H]  the above per slice of the 16 kHz waveform starting at k*H, the last
+               ending at the end of the audio (kept when it holds one patch, 2800 samples);
+               token outputs concatenated along the token axis, per-clip outputs stacked [W, .]
 The clip is read as torchaudio.load reads it, averaged to mono and resampled to 16 kHz with
 torchaudio.functional.resample (defaults), as the toolkit does. `--decode soundfile` reads it
 with Python's `soundfile` instead (libsndfile, float32 as it decodes them): the reference for
@@ -70,6 +76,11 @@ def main():
     parser.add_argument("--decode", choices=["wav", "soundfile"], default="wav",
                         help="wav: the WAV reader above (torchaudio's scaling); soundfile: libsndfile through Python's soundfile")
     parser.add_argument("--fbank", action="store_true", help="write the front end's output instead of the model's")
+    parser.add_argument("--layer", type=int, help="encoder layer N's output, model.encoder(x, layer=N-1)[0] (x captured by a hook)")
+    parser.add_argument("--frames", action="store_true", help="fine-tuned: sigmoid(predictor(x)) per token [1, T, C] (a hook on predictor)")
+    parser.add_argument("--pool", choices=["mean"], help="pre-trained: the features' mean over tokens [1, D]")
+    parser.add_argument("--window", type=float, help="seconds per window: the official output per slice of the 16 kHz waveform")
+    parser.add_argument("--hop", type=float, help="seconds between window starts (default: --window)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args()
@@ -86,16 +97,60 @@ def main():
     model.load_state_dict(checkpoint["model"])
     model.eval()
 
-    wav = (load_clip_soundfile(args.audio) if args.decode == "soundfile" else load_clip(args.audio))[None]
-    with torch.no_grad():
-        if args.fbank:
-            output = model.preprocess(wav).numpy().astype(np.float32)
-        elif is_tokenizer:
-            output = model.extract_labels(wav, padding_mask=torch.zeros_like(wav, dtype=torch.bool)).numpy().astype(np.int64)
+    waveform = load_clip_soundfile(args.audio) if args.decode == "soundfile" else load_clip(args.audio)
+    if args.window:
+        outputs = [official_output(model, args, is_tokenizer, piece[None]) for piece in windows(waveform, args.window, args.hop or args.window)]
+        # Token outputs joined along the token axis; per-clip outputs stacked [W, width] (SPEC "Long audio").
+        if outputs[0].ndim == 1:
+            output = np.concatenate(outputs)
+        elif outputs[0].ndim == 3:
+            output = np.concatenate(outputs, axis=1)
         else:
-            output = model.extract_features(wav, padding_mask=None)[0].numpy().astype(np.float32)
+            output = np.concatenate(outputs, axis=0)
+    else:
+        output = official_output(model, args, is_tokenizer, waveform[None])
     np.save(args.output, output)
     print(f"{args.output}: {output.dtype} {list(output.shape)}")
+
+
+def windows(waveform, length, hop, rate=16000, minimum=2800):
+    """Slices starting at k*hop; the last ends at the end of the audio and is kept when it holds one patch."""
+    size = max(1, round(length * rate))
+    pieces = []
+    index = 0
+    while True:
+        start = round(index * hop * rate)
+        if start >= len(waveform):
+            break
+        end = min(start + size, len(waveform))
+        if end - start >= minimum or not pieces:
+            pieces.append(waveform[start:end])
+        if end == len(waveform):
+            break
+        index += 1
+    return pieces
+
+
+def official_output(model, args, is_tokenizer, wav):
+    captured = {}
+    with torch.no_grad():
+        if args.layer is not None:
+            hook = model.encoder.register_forward_pre_hook(lambda module, inputs: captured.setdefault("x", inputs[0].clone()))
+            model.extract_features(wav, padding_mask=None)
+            hook.remove()
+            return model.encoder(captured["x"], padding_mask=None, layer=args.layer - 1)[0].numpy().astype(np.float32)
+        if args.frames:
+            hook = model.predictor.register_forward_hook(lambda module, inputs, output: captured.setdefault("logits", output.clone()))
+            model.extract_features(wav, padding_mask=None)
+            hook.remove()
+            return torch.sigmoid(captured["logits"]).numpy().astype(np.float32)
+        if args.pool == "mean":
+            return model.extract_features(wav, padding_mask=None)[0].mean(dim=1).numpy().astype(np.float32)
+        if args.fbank:
+            return model.preprocess(wav).numpy().astype(np.float32)
+        elif is_tokenizer:
+            return model.extract_labels(wav, padding_mask=torch.zeros_like(wav, dtype=torch.bool)).numpy().astype(np.int64)
+        return model.extract_features(wav, padding_mask=None)[0].numpy().astype(np.float32)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,19 @@ public enum NetworkOutput: Sendable, Equatable {
     case probabilities([Float])
     /// Tokenizer: codebook indices [tokens].
     case tokens([Int64])
+    /// Fine-tuned, per token: sigmoid(predictor(x)) [tokens, classes] row-major, before the
+    /// official mean over time.
+    case frameProbabilities(tokens: Int, classes: Int, values: [Float])
+}
+
+/// What a forward pass computes after the encoder.
+public enum NetworkHead: Sendable, Equatable {
+    /// The official output of the network's kind (features, probabilities or tokens).
+    case official
+    /// The encoder's output, whatever the kind (the classifier's and tokenizer's input).
+    case encoder
+    /// Fine-tuned models: per-token probabilities, before the mean over time.
+    case frameProbabilities
 }
 
 /// One forward pass's output and how long each stage took.
@@ -115,10 +128,17 @@ public final class BEATsNetwork: Sendable {
 
     /// The official output of this network's kind for a normalised fbank of `frames` × 128 values
     /// (row major), with per-stage times.
-    /// With `encoderOnly`, the output is the encoder's features whatever the kind (the
-    /// classifier's and tokenizer's input).
-    public func forward(fbank: [Float], frames: Int, encoderOnly: Bool = false) throws -> ForwardResult {
+    /// `head` picks what follows the encoder; `layers` (1 … encoder layers) stops after that many
+    /// layers and returns their output as the official `encoder(x, layer: layers - 1)` does
+    /// (no final LayerNorm of pre-LN models), with `head` `.encoder`.
+    public func forward(fbank: [Float], frames: Int, head: NetworkHead = .official, layers: Int? = nil) throws -> ForwardResult {
         let dims = weights.dimensions
+        if let layers, !(1...max(dims.layers, 1)).contains(layers) || dims.layers == 0 {
+            throw ModelError.invalidLayer(layers, available: dims.layers)
+        }
+        if head == .frameProbabilities, kind != .finetuned {
+            throw ModelError.wrongKind(operation: "per-frame probabilities", kind: kind)
+        }
         guard frames >= dims.patchSize else { throw ModelError.tooFewFrames(frames: frames, minimum: dims.patchSize) }
         guard frames <= maximumFrames else { throw ModelError.tooManyFrames(frames: frames, maximum: maximumFrames) }
         let (expected, overflow) = frames.multipliedReportingOverflow(by: BEATsAudio.melBins)
@@ -128,8 +148,8 @@ public final class BEATsNetwork: Sendable {
         let tokens = dims.tokens(frames: frames)
         return arenas.withArena(tokens: max(tokens, minimumArenaTokens)) { arena in
             let pass = ForwardPass(network: self, arena: arena)
-            fbank.withUnsafeBufferPointer { pass.encode($0.baseAddress!, tokens: tokens) }
-            let output = pass.runHead(tokens: tokens, encoderOnly: encoderOnly)
+            fbank.withUnsafeBufferPointer { pass.encode($0.baseAddress!, tokens: tokens, layers: layers ?? dims.layers) }
+            let output = pass.runHead(tokens: tokens, head: layers == nil ? head : .encoder)
             return ForwardResult(output: output, stageTimes: pass.stageTimes)
         }
     }
@@ -138,7 +158,7 @@ public final class BEATsNetwork: Sendable {
     /// major), as the official `extract_features` returns it for a pre-trained model (for the
     /// other kinds: their encoder's output, before the head).
     public func features(fbank: [Float], frames: Int) throws -> (tokens: Int, dim: Int, values: [Float]) {
-        guard case .features(let tokens, let dim, let values) = try forward(fbank: fbank, frames: frames, encoderOnly: true).output else {
+        guard case .features(let tokens, let dim, let values) = try forward(fbank: fbank, frames: frames, head: .encoder).output else {
             throw ModelError.wrongKind(operation: "features", kind: kind)
         }
         return (tokens, dim, values)
@@ -188,10 +208,12 @@ final class ForwardPass {
     }
 
     /// The head of the network's kind on the encoder output in `arena.hidden`.
-    func runHead(tokens: Int, encoderOnly: Bool) -> NetworkOutput {
+    func runHead(tokens: Int, head: NetworkHead) -> NetworkOutput {
         let start = now()
         let output: NetworkOutput
-        switch encoderOnly ? .features : weights.head {
+        switch head == .encoder ? .features : weights.head {
+        case .classifier(let predictor) where head == .frameProbabilities:
+            output = .frameProbabilities(tokens: tokens, classes: predictor.outputs, values: classifyFrames(predictor, tokens: tokens))
         case .features:
             let D = weights.dimensions.modelDim
             output = .features(tokens: tokens, dim: D, values: Array(UnsafeBufferPointer(start: arena.hidden, count: tokens * D)))
@@ -241,7 +263,10 @@ final class ForwardPass {
 
     // MARK: - Encoder
 
-    func encode(_ fbank: UnsafePointer<Float>, tokens T: Int) {
+    /// Patch embedding, positional convolution and the first `layers` encoder layers; the final
+    /// LayerNorm of pre-LN models only after the last layer (as the official encoder skips it
+    /// when a layer is asked for).
+    func encode(_ fbank: UnsafePointer<Float>, tokens T: Int, layers: Int) {
         let dims = weights.dimensions
         var start = now()
         embedPatches(fbank, tokens: T)
@@ -251,7 +276,7 @@ final class ForwardPass {
         addPositionalConvolution(tokens: T)
         stageTimes[1].seconds = elapsed(since: start)
 
-        for (index, layer) in weights.layers.enumerated() {
+        for (index, layer) in weights.layers.prefix(layers).enumerated() {
             start = now()
             if index == 0 { fillRelativePositionBias(tokens: T) }
             if dims.layerNormFirst {
@@ -262,7 +287,7 @@ final class ForwardPass {
             stageTimes[2 + index].seconds = elapsed(since: start)
         }
         start = now()
-        if dims.layerNormFirst {
+        if dims.layerNormFirst && layers == dims.layers {
             layerNorm(into: arena.hidden, arena.hidden, bias: nil, residual: nil, norm: weights.encoderNorm,
                       rows: T, width: dims.modelDim)
         }
@@ -497,6 +522,16 @@ final class ForwardPass {
         predictor.multiply(meanRow, leading: D, rows: 1, into: arena.headOutput, leading: predictor.outputs, in: self)
         return (0..<predictor.outputs).map { index in
             let logit = arena.headOutput[index] + (predictor.bias?[index] ?? 0)
+            return 1 / (1 + Foundation.exp(-logit))
+        }
+    }
+
+    /// sigmoid(predictor(x)) for every token [T, classes]: what the official code averages.
+    private func classifyFrames(_ predictor: Linear, tokens T: Int) -> [Float] {
+        let (D, C) = (weights.dimensions.modelDim, predictor.outputs)
+        predictor.multiply(arena.hidden, leading: D, rows: T, into: arena.headOutput, leading: C, in: self)
+        return (0..<(T * C)).map { index in
+            let logit = arena.headOutput[index] + (predictor.bias?[index % C] ?? 0)
             return 1 / (1 + Foundation.exp(-logit))
         }
     }

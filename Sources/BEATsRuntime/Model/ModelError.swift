@@ -21,6 +21,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     case tooManyFrames(frames: Int, maximum: Int)
     /// An int8 weight the kernels cannot use (values outside [-127, 127], inconsistent sizes).
     case invalidInt8Weight(tensor: String, reason: String)
+    /// An encoder layer outside 1 … layers was asked for.
+    case invalidLayer(Int, available: Int)
     /// OpenBLAS could not be loaded (what each name tried said).
     case blasUnavailable(String)
 
@@ -44,6 +46,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable, Sendable {
             return "model: \(frames) fbank frames are more than the \(maximum) this model was opened for"
         case .invalidInt8Weight(let name, let reason):
             return "model: int8 tensor '\(name)': \(reason)"
+        case .invalidLayer(let layer, let available):
+            return "model: layer \(layer) does not exist; this encoder has layers 1 to \(available)"
         case .blasUnavailable(let reasons):
             return "model: cannot load OpenBLAS (install libopenblas0, or set BEATS_OPENBLAS to its path): \(reasons)"
         }
