@@ -56,9 +56,13 @@ public struct ExportSummary: Sendable {
 /// Both files follow ``OutputFile``'s rules (a regular file is replaced atomically, a symbolic
 /// link's target is replaced); `DIR` is created if missing (its parent must exist).
 public enum ModelExport {
+    ///
+    /// With `removeOnInterrupt`, SIGINT/SIGTERM/SIGHUP remove the temporary files before the
+    /// process dies (for command-line tools; an app keeps its own signal handling).
     public static func safetensors(from inputPath: String, toDirectory directory: String, foldWeightNorm: Bool = false,
-                                   verifyChecksums: Bool = false) throws -> ExportSummary {
+                                   verifyChecksums: Bool = false, removeOnInterrupt: Bool = false) throws -> ExportSummary {
         try prepareDirectory(directory)
+        if removeOnInterrupt { InterruptCleanup.installHandlers() }
         let modelPath = directory + "/model.safetensors"
         let configPath = directory + "/config.json"
         try OutputFile.checkWritable(modelPath)

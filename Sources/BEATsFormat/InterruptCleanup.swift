@@ -59,7 +59,7 @@ public enum InterruptCleanup {
 
     /// Records `path` for removal on interrupt; returns the slot to pass to ``release(_:)``, or
     /// nil when every slot is taken or the path is too long.
-    static func register(_ path: String) -> Int? {
+    public static func register(_ path: String) -> Int? {
         let bytes = Array(path.utf8)
         guard !bytes.isEmpty, bytes.count < slotPathCapacity, !bytes.contains(0) else { return nil }
         _ = lockReady
@@ -74,7 +74,7 @@ public enum InterruptCleanup {
     }
 
     /// Stops covering the path in `slot` (after it was renamed or removed).
-    static func release(_ slot: Int) {
+    public static func release(_ slot: Int) {
         _ = lockReady
         pthread_mutex_lock(&lock)
         defer { pthread_mutex_unlock(&lock) }

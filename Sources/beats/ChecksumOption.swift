@@ -6,7 +6,7 @@ struct ChecksumOption: ParsableArguments {
                              discussion: """
                                  Native files: XXH64 of every tensor; PyTorch zip checkpoints: CRC-32 of every record; \
                                  safetensors and legacy checkpoints carry none (bounds only). Reads the whole file once \
-                                 (about 0.1 s for a full-size model in the page cache); without it a flipped tensor byte \
+                                 (about 0.2 s for a full-size float32 model in the page cache); without it a flipped tensor byte \
                                  goes unnoticed (only 'beats check' sees it).
                                  """))
     var verifyChecksums = false

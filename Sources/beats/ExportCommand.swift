@@ -12,7 +12,8 @@ struct ExportCommand: ParsableCommand {
             and the source checkpoint's SHA-256 (also in the header's __metadata__). From an int8 native \
             file, quantized weights are written as their dequantized float32 (said in the summary and in \
             config.json). Native files store the positional convolution folded, so they need \
-            --fold-weight-norm. DIR is created if missing; files in it are replaced atomically.
+            --fold-weight-norm. DIR is created if missing; files in it are replaced atomically (Ctrl-C \
+            removes the temporary file).
             """)
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case safetensors }
@@ -33,7 +34,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         let summary = try ModelExport.safetensors(from: model, toDirectory: output, foldWeightNorm: foldWeightNorm,
-                                                  verifyChecksums: checksums.verifyChecksums)
+                                                  verifyChecksums: checksums.verifyChecksums, removeOnInterrupt: true)
         var lines = ["exported \(model) -> \(summary.modelPath) + \(summary.configPath)",
                      "tensors: \(summary.tensorCount), size: \(sizeText(summary.bytes))"]
         if summary.foldedWeightNorm { lines.append("positional convolution: folded weight (encoder.pos_conv.0.weight), not weight_g/weight_v") }
