@@ -121,7 +121,8 @@ public final class SafetensorsFile: WeightStore {
             guard parsed.count < limits.maximumTensors else {
                 throw SafetensorsError.tooManyTensors(path: path, count: members.count, limit: limits.maximumTensors)
             }
-            parsed.append((member.key, try tensorEntry(member.key, member.value, path: path, dataStart: dataStart, limits: limits)))
+            parsed.append((member.key, try tensorEntry(member.key, member.value, path: path, dataStart: dataStart,
+                                                       dataLength: dataLength, limits: limits)))
         }
         // The regions must tile the buffer: sorted by start, each begins where the one before ends.
         let ordered = parsed.sorted { ($0.entry.range.lowerBound, $0.entry.range.upperBound) < ($1.entry.range.lowerBound, $1.entry.range.upperBound) }
@@ -178,7 +179,7 @@ public final class SafetensorsFile: WeightStore {
         return pairs
     }
 
-    private static func tensorEntry(_ name: String, _ value: JSONValue, path: String, dataStart: Int,
+    private static func tensorEntry(_ name: String, _ value: JSONValue, path: String, dataStart: Int, dataLength: Int,
                                     limits: Limits) throws(SafetensorsError) -> Entry {
         guard !name.isEmpty else { throw .schema(path: path, entry: name, reason: "empty tensor name") }
         guard case .object(let members) = value else {
@@ -212,7 +213,7 @@ public final class SafetensorsFile: WeightStore {
         }
         let (absoluteBegin, overflowBegin) = dataStart.addingReportingOverflow(begin)
         let (absoluteEnd, overflowEnd) = dataStart.addingReportingOverflow(end)
-        guard !overflowBegin, !overflowEnd else { throw .beyondData(path: path, tensor: name, end: end, dataLength: -1) }
+        guard !overflowBegin, !overflowEnd else { throw .beyondData(path: path, tensor: name, end: end, dataLength: dataLength) }
         return Entry(dtype: dtype, shape: shape, range: absoluteBegin..<absoluteEnd)
     }
 
