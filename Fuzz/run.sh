@@ -49,7 +49,7 @@ fixture_dirs() {
         zip|checkpoint) echo "models parser hostile generated" ;;
         pickle) echo "pickle" ;;
         native) echo "" ;;
-        wav) echo "audio audio-formats" ;;
+        wav) echo "audio audio-formats audio-encoded" ;;
         safetensors) echo "safetensors" ;;
     esac
 }

@@ -88,7 +88,13 @@ def wav_entries():
             ("extensible", b"\xFE\xFF"), ("cb_size_22", b"\x16\x00"),
             ("guid_tail", b"\x00\x00\x10\x00\x80\x00\x00\xAA\x00\x38\x9B\x71"),
             ("rate_16000", b"\x80\x3E\x00\x00"), ("rate_44100", b"\x44\xAC\x00\x00"), ("rate_1", b"\x01\x00\x00\x00"),
-            ("bits_24", b"\x18\x00"), ("bits_64", b"\x40\x00"), ("size_ffffffff", b"\xFF\xFF\xFF\xFF")]
+            ("bits_24", b"\x18\x00"), ("bits_64", b"\x40\x00"), ("size_ffffffff", b"\xFF\xFF\xFF\xFF"),
+            # What the decoder hands to libsndfile: µ-law / A-law tags, FLAC, Ogg, AIFF, W64, MP3.
+            ("ulaw", b"\x07\x00"), ("alaw", b"\x06\x00"), ("flac", "fLaC"), ("ogg", "OggS"),
+            ("opus_head", "OpusHead"), ("opus_tags", "OpusTags"), ("vorbis_id", b"\x01vorbis"), ("vorbis_comment", b"\x03vorbis"),
+            ("form", "FORM"), ("aiff", "AIFF"), ("aifc", "AIFC"), ("comm", "COMM"), ("ssnd", "SSND"),
+            ("w64_riff", b"riff\x2E\x91\xCF\x11\xA5\xD6\x28\xDB\x04\xC1\x00\x00"), ("w64_wave", b"wave\xF3\xAC\xD3\x11\x8C\xD1\x00\xC0\x4F\x8E\xDB\x8A"),
+            ("id3", "ID3"), ("mp3_sync", b"\xFF\xFB"), ("xing", "Xing"), ("info", "Info"), ("flac_count_max", b"\x0F\xFF\xFF\xFF\xFF")]
 
 
 def main():
