@@ -26,6 +26,9 @@ public enum ModelConversion {
         // device is refused: the file is written with seeks and renamed into place.
         let target = try OutputFile.regularFileTarget(outputPath, writing: "a native model file")
         let source = try ModelFile.open(path: inputPath, verifyChecksums: verifyChecksums)
+        // The converter itself takes any store (tests convert bare state dicts); a model file
+        // without a BEATs config would convert into a file that cannot run.
+        try source.requireBEATsConfig()
         var options = options
         if let native = source as? NativeModelFile {
             options.sourceName = native.header.sourceName

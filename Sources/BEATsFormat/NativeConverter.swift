@@ -135,7 +135,6 @@ public enum NativeConverter {
     public static func convert(_ source: any WeightStore, to destination: String, options: ConversionOptions,
                                progress: ((ConversionProgress) -> Void)? = nil) throws -> ConversionSummary {
         let started = DispatchTime.now().uptimeNanoseconds
-        try source.requireBEATsConfig()
         let digest = options.sourcePathToHash.map { BackgroundDigest(path: $0) }
 
         let steps = try plan(source, options: options)
