@@ -125,23 +125,75 @@ public final class BEATsModel: Sendable {
     /// The official output for `clip` and how long each stage of the forward pass took.
     public func run(_ clip: AudioClip, source: String? = nil, request: OutputRequest = .official) throws
         -> (output: ModelOutput, stageTimes: [StageTime]) {
+        try check(request)
+        let samples = try samples16k(clip)
+        try BEATsAudio.checkPatchLength(sampleCount: samples.count, framesPerPatch: network.patchFrames, path: source)
+        let fbank = try KaldiFbank.beatsFeatures(samples)
+        let (head, layers) = networkRequest(request)
+        let result = try network.forward(fbank: fbank.values, frames: fbank.frames, head: head, layers: layers)
+        return (finish(result.output, request), result.stageTimes)
+    }
+
+    /// Throws unless this model's kind can give `request`.
+    private func check(_ request: OutputRequest) throws {
         switch request {
         case .official, .layer: break
         case .frameProbabilities: try require(.finetuned, for: "per-frame probabilities")
         case .meanPooled: try require(.pretrained, for: "mean pooling")
         }
-        let samples = try samples16k(clip)
-        try BEATsAudio.checkPatchLength(sampleCount: samples.count, framesPerPatch: network.patchFrames, path: source)
-        let fbank = try KaldiFbank.beatsFeatures(samples)
-        let result: ForwardResult
+    }
+
+    /// What the network computes for `request`: its head and how many layers.
+    private func networkRequest(_ request: OutputRequest) -> (head: NetworkHead, layers: Int?) {
         switch request {
-        case .official, .meanPooled: result = try network.forward(fbank: fbank.values, frames: fbank.frames)
-        case .layer(let layer): result = try network.forward(fbank: fbank.values, frames: fbank.frames, layers: layer)
-        case .frameProbabilities: result = try network.forward(fbank: fbank.values, frames: fbank.frames, head: .frameProbabilities)
+        case .official, .meanPooled: return (.official, nil)
+        case .layer(let layer): return (.official, layer)
+        case .frameProbabilities: return (.frameProbabilities, nil)
         }
-        var output = ModelOutput(result.output)
-        if request == .meanPooled, case .features(let features) = output { output = .embedding(features.meanPooled()) }
-        return (output, result.stageTimes)
+    }
+
+    /// The network's output as `request` asks for it (mean pooling happens here).
+    private func finish(_ output: NetworkOutput, _ request: OutputRequest) -> ModelOutput {
+        let output = ModelOutput(output)
+        if request == .meanPooled, case .features(let features) = output { return .embedding(features.meanPooled()) }
+        return output
+    }
+
+    /// The outputs of many clips, in their order: clips of equal length run together in one pass
+    /// (their tokens stacked, so each Linear is one GEMM over several clips — what makes short
+    /// clips fast), at most as many tokens at once as one 10 s clip. Each result equals what the
+    /// clip gives alone, up to float32 rounding; a clip that fails (too short, say) fails alone.
+    public func outputs(for clips: [AudioClip], sources: [String?]? = nil, request: OutputRequest = .official)
+        -> [Result<ModelOutput, any Error>] {
+        var results = [Result<ModelOutput, any Error>?](repeating: nil, count: clips.count)
+        var groups: [Int: [(index: Int, fbank: [Float])]] = [:]
+        do { try check(request) } catch { return clips.map { _ in .failure(error) } }
+        for (index, clip) in clips.enumerated() {
+            do {
+                let samples = try samples16k(clip)
+                try BEATsAudio.checkPatchLength(sampleCount: samples.count, framesPerPatch: network.patchFrames,
+                                                path: sources?[index] ?? nil)
+                let fbank = try KaldiFbank.beatsFeatures(samples)
+                groups[fbank.frames, default: []].append((index, fbank.values))
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        let (head, layers) = networkRequest(request)
+        let rowBudget = network.tokenCount(frames: 1024)
+        for (frames, members) in groups.sorted(by: { $0.key < $1.key }) {
+            let perBatch = max(1, rowBudget / max(1, network.tokenCount(frames: frames)))
+            for start in stride(from: 0, to: members.count, by: perBatch) {
+                let batch = members[start..<min(start + perBatch, members.count)]
+                do {
+                    let outputs = try network.forward(fbanks: batch.map(\.fbank), frames: frames, head: head, layers: layers).outputs
+                    for (member, output) in zip(batch, outputs) { results[member.index] = .success(finish(output, request)) }
+                } catch {
+                    for member in batch { results[member.index] = .failure(error) }
+                }
+            }
+        }
+        return results.map { $0 ?? .failure(ModelError.wrongKind(operation: "this output", kind: kind)) }
     }
 
     // MARK: - Files

@@ -41,9 +41,9 @@ public enum Corpus {
     /// Runs `work` on every input with at most `concurrency` at once, and calls `deliver` on the
     /// calling thread for each input in input order as soon as its result and all before it are
     /// in. Workers run at most a few inputs ahead of delivery, so results do not pile up.
-    public static func run<Value: Sendable>(_ inputs: [String], concurrency: Int,
-                                            work: @escaping @Sendable (String) throws -> Value,
-                                            deliver: (_ index: Int, _ input: String, _ result: Result<Value, any Error>) -> Void) {
+    public static func run<Input: Sendable, Value: Sendable>(_ inputs: [Input], concurrency: Int,
+                                                             work: @escaping @Sendable (Input) throws -> Value,
+                                                             deliver: (_ index: Int, _ input: Input, _ result: Result<Value, any Error>) -> Void) {
         let board = ResultBoard<Value>(count: inputs.count, window: max(1, concurrency) * 4)
         let workers = max(1, min(concurrency, inputs.count))
         for _ in 0..<workers {

@@ -39,14 +39,15 @@ struct ClassifyCommand: ParsableCommand {
         let network = try inference.openModel(model, command: "classify", corpus: corpus)
         let (top, windowing) = (top, inputs.windowing)
         let many = corpus && inputs.jsonl == nil
-        try runCorpus(inputs, threadsPerClip: network.network.threads, work: { path in
-            let url = URL(fileURLWithPath: path)
-            guard let windowing = try windowing ?? defaultWindowing(for: path, network: network) else {
-                return Classification(windows: nil, labels: try network.classify(contentsOf: url, top: top))
-            }
-            let result = try network.classify(contentsOf: url, windows: windowing, top: top)
-            return Classification(windows: result.windows.map { Classification.Window(start: $0.start, end: $0.end, labels: $0.value) },
-                                  labels: result.labels)
+        try runCorpus(inputs, threadsPerClip: network.network.threads, batchSize: corpusBatchSize, batchWork: { paths in
+            results(for: paths, windowing: windowing, network: network, windowed: { path, windows in
+                let result = try network.classify(contentsOf: URL(fileURLWithPath: path), windows: windows, top: top)
+                return Classification(windows: result.windows.map { Classification.Window(start: $0.start, end: $0.end, labels: $0.value) },
+                                      labels: result.labels)
+            }, whole: { _, output in
+                guard case .probabilities(let values) = output else { throw ModelError.wrongKind(operation: "classify", kind: network.kind) }
+                return Classification(windows: nil, labels: LabelScore.ranked(values, labels: network.classLabels, top: top))
+            })
         }, show: { path, result in
             if inputs.jsonl != nil && corpus { return }
             if json {

@@ -78,34 +78,52 @@ func runCorpus<Value: Sendable & Encodable>(
     work: @escaping @Sendable (String) throws -> Value,
     show: (_ input: String, _ value: Value) throws -> Void
 ) throws {
+    try runCorpus(options, threadsPerClip: threadsPerClip, batchSize: 1,
+                  batchWork: { paths in paths.map { path in Result { try work(path) } } }, show: show)
+}
+
+/// ``runCorpus(_:threadsPerClip:work:show:)`` with `batchWork` given up to `batchSize`
+/// consecutive inputs at once (clips of equal length then share GEMMs).
+func runCorpus<Value: Sendable & Encodable>(
+    _ options: InputOptions, threadsPerClip: Int, batchSize: Int,
+    batchWork: @escaping @Sendable ([String]) -> [Result<Value, any Error>],
+    show: (_ input: String, _ value: Value) throws -> Void
+) throws {
     let log = try options.jsonl.map { try JSONLinesLog(path: $0, resume: options.resume) }
     let inputs = try options.resolvedInputs(recorded: log?.recordedFiles ?? [])
-    let concurrency = options.concurrency ?? (inputs.count > 1 ? max(1, ProcessInfo.processInfo.activeProcessorCount / threadsPerClip) : 1)
+    let batches = stride(from: 0, to: inputs.count, by: max(1, batchSize)).map { Array(inputs[$0..<min($0 + max(1, batchSize), inputs.count)]) }
+    let concurrency = options.concurrency
+        ?? (batches.count > 1 ? max(1, ProcessInfo.processInfo.activeProcessorCount / threadsPerClip) : 1)
     let progress = Progress(total: inputs.count, enabled: isatty(STDERR_FILENO) == 1 && inputs.count > 1)
     var failures = 0
-    var firstFailure: String?
     try withoutActuallyEscaping(show) { show in
         var thrown: (any Error)?
-        Corpus.run(inputs, concurrency: concurrency, work: work) { _, input, result in
-            guard thrown == nil else { return }
-            do {
-                switch result {
-                case .success(let value):
-                    try log?.append(file: input, value)
-                    try show(input, value)
-                case .failure(let error):
-                    failures += 1
-                    let message = oneLine(String(describing: error))
-                    if firstFailure == nil { firstFailure = message }
-                    try log?.append(file: input, error: message)
-                    if log == nil || inputs.count == 1 {
-                        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-                    }
-                }
-            } catch {
-                thrown = error
+        Corpus.run(batches, concurrency: concurrency, work: batchWork) { _, batch, batchResult in
+            let results: [Result<Value, any Error>]
+            switch batchResult {
+            case .success(let values): results = values
+            case .failure(let error): results = batch.map { _ in .failure(error) }
             }
-            progress.advance()
+            for (input, result) in zip(batch, results) {
+                guard thrown == nil else { return }
+                do {
+                    switch result {
+                    case .success(let value):
+                        try log?.append(file: input, value)
+                        try show(input, value)
+                    case .failure(let error):
+                        failures += 1
+                        let message = oneLine(String(describing: error))
+                        try log?.append(file: input, error: message)
+                        if log == nil || inputs.count == 1 {
+                            FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+                        }
+                    }
+                } catch {
+                    thrown = error
+                }
+                progress.advance()
+            }
         }
         if let thrown { throw thrown }
     }
@@ -117,6 +135,52 @@ func runCorpus<Value: Sendable & Encodable>(
         throw ExitCode(1)
     }
 }
+
+/// Each input's result: windowed (as asked, or by default for a file too long to run at once)
+/// through `windowed`, the others decoded and run as one batch and finished by `whole`.
+func results<Value>(for paths: [String], windowing: Windowing?, network: BEATsModel, request: OutputRequest = .official,
+                    windowed: (String, Windowing) throws -> Value,
+                    whole: (String, ModelOutput) throws -> Value) -> [Result<Value, any Error>] {
+    var results = [Result<Value, any Error>?](repeating: nil, count: paths.count)
+    var batch: [Int] = []
+    for (index, path) in paths.enumerated() {
+        do {
+            if let windows = try windowing ?? defaultWindowing(for: path, network: network) {
+                results[index] = Result { try windowed(path, windows) }
+            } else {
+                batch.append(index)
+            }
+        } catch {
+            results[index] = .failure(error)
+        }
+    }
+    let outputs = batchOutputs(batch.map { paths[$0] }, network: network, request: request)
+    for (index, output) in zip(batch, outputs) {
+        results[index] = Result { try whole(paths[index], try output.get()) }
+    }
+    return results.map { $0! }
+}
+
+/// Decodes `paths` and runs them as one batch: each input's output or its own error.
+func batchOutputs(_ paths: [String], network: BEATsModel, request: OutputRequest = .official) -> [Result<ModelOutput, any Error>] {
+    var clips: [AudioClip] = []
+    var positions: [Int] = []
+    var results = [Result<ModelOutput, any Error>?](repeating: nil, count: paths.count)
+    for (index, path) in paths.enumerated() {
+        do {
+            clips.append(try AudioClip(contentsOf: URL(fileURLWithPath: path)))
+            positions.append(index)
+        } catch {
+            results[index] = .failure(error)
+        }
+    }
+    let outputs = network.outputs(for: clips, sources: positions.map { paths[$0] }, request: request)
+    for (position, output) in zip(positions, outputs) { results[position] = output }
+    return results.map { $0! }
+}
+
+/// Inputs per batch: enough 1 s clips to fill the GEMMs a 10 s clip fills.
+let corpusBatchSize = 8
 
 /// "[done/total] rate, ETA" on standard error, rewritten in place (terminals only).
 final class Progress {

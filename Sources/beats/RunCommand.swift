@@ -61,19 +61,18 @@ struct RunCommand: ParsableCommand {
         }
         let network = try inference.openModel(model, command: "run", corpus: corpus)
         let (request, windowing, single) = (self.request, inputs.windowing, output)
-        try runCorpus(inputs, threadsPerClip: network.network.threads, work: { path in
-            let url = URL(fileURLWithPath: path)
-            let outputs: [ModelOutput]
-            let windows = try windowing ?? defaultWindowing(for: path, network: network)
-            if let windows {
-                outputs = try network.outputs(contentsOf: url, windows: windows, request: request).map(\.value)
-            } else {
-                outputs = [try network.output(contentsOf: url, request: request)]
-            }
-            let bytes = windows == nil ? outputs[0].npyBytes() : ModelOutput.npyBytes(joining: outputs)
+        let write = { @Sendable (path: String, bytes: [UInt8], shape: [Int]) throws -> Written in
             let target = single ?? destinations?[path] ?? path + ".npy"
             try OutputFile.write(bytes, to: target)
-            return Written(output: target, shape: windows == nil ? outputs[0].shape : ModelOutput.shape(joining: outputs))
+            return Written(output: target, shape: shape)
+        }
+        try runCorpus(inputs, threadsPerClip: network.network.threads, batchSize: corpusBatchSize, batchWork: { paths in
+            results(for: paths, windowing: windowing, network: network, request: request, windowed: { path, windows in
+                let outputs = try network.outputs(contentsOf: URL(fileURLWithPath: path), windows: windows, request: request).map(\.value)
+                return try write(path, ModelOutput.npyBytes(joining: outputs), ModelOutput.shape(joining: outputs))
+            }, whole: { path, output in
+                try write(path, output.npyBytes(), output.shape)
+            })
         }, show: { _, written in
             if written.output != "-" && inputs.jsonl == nil {
                 print("\(written.output): \(network.kind.rawValue) output \(written.shape)")

@@ -30,14 +30,14 @@ struct TokenizeCommand: ParsableCommand {
             throw BEATsError.wrongKind(operation: "tokenize", needs: .tokenizer, model: model, kind: network.kind)
         }
         let windowing = inputs.windowing
-        try runCorpus(inputs, threadsPerClip: network.network.threads, work: { path in
-            let url = URL(fileURLWithPath: path)
-            guard let windowing = try windowing ?? defaultWindowing(for: path, network: network) else {
-                return Tokens(tokens: try network.tokens(contentsOf: url))
-            }
-            let windows = try network.outputs(contentsOf: url, windows: windowing)
-            return Tokens(tokens: windows.flatMap { window -> [Int] in
-                if case .tokens(let tokens) = window.value { return tokens } else { return [] }
+        try runCorpus(inputs, threadsPerClip: network.network.threads, batchSize: corpusBatchSize, batchWork: { paths in
+            results(for: paths, windowing: windowing, network: network, windowed: { path, windows in
+                Tokens(tokens: try network.outputs(contentsOf: URL(fileURLWithPath: path), windows: windows).flatMap { window -> [Int] in
+                    if case .tokens(let tokens) = window.value { return tokens } else { return [] }
+                })
+            }, whole: { _, output in
+                guard case .tokens(let tokens) = output else { throw ModelError.wrongKind(operation: "tokenize", kind: network.kind) }
+                return Tokens(tokens: tokens)
             })
         }, show: { path, result in
             if let output {

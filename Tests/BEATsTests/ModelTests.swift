@@ -83,3 +83,38 @@ struct ModelTests {
         #expect(try model.output(for: same) == model.output(for: clip16k))
     }
 }
+
+@Suite("BEATsModel: clips of one length in one pass")
+struct BatchTests {
+    /// Six 1 s slices of speech and noise at different offsets: one length, different content.
+    static func clips() throws -> [AudioClip] {
+        let speech = try AudioClip(contentsOf: URL(fileURLWithPath: Fixtures.path("audio/speech.wav"))).samples
+        let noise = try AudioClip(contentsOf: URL(fileURLWithPath: Fixtures.path("audio/noise.wav"))).samples
+        return [0, 8000, 24_000].flatMap { offset in
+            [speech, noise].map { AudioClip(sampleRate: 16_000, samples: Array($0[offset..<(offset + 16_000)])) }
+        }
+    }
+
+    @Test("each clip's batched output equals its output alone",
+          arguments: [("tiny", OutputRequest.official), ("tiny", .layer(1)), ("tiny", .meanPooled), ("tiny_ft", .official),
+                      ("tiny_ft", .frameProbabilities), ("tiny_tok", .official)])
+    func batchedEqualsAlone(model name: String, request: OutputRequest) throws {
+        let model = try BEATsModel(path: Fixtures.path("models/\(name).pt"), configuration: .init(threads: 2))
+        var clips = try Self.clips()
+        clips.insert(AudioClip(sampleRate: 16_000, samples: [Float](repeating: 0.1, count: 1000)), at: 2)  // too short: fails alone
+        let batched = model.outputs(for: clips, request: request)
+        #expect(batched.count == clips.count)
+        #expect(throws: AudioError.self) { try batched[2].get() }
+        for index in clips.indices where index != 2 {
+            let alone = try model.output(for: clips[index], request: request)
+            let together = try batched[index].get()
+            #expect(together.shape == alone.shape)
+            if case .tokens(let tokens) = alone, case .tokens(let batchedTokens) = together {
+                #expect(OutputComparison.agreement(batchedTokens, tokens) >= 0.99)
+            } else {
+                let difference = zip(together.floatValues ?? [], alone.floatValues ?? []).map { abs($0 - $1) }.max() ?? 1
+                #expect(difference <= 2e-6, "clip \(index): \(difference)")
+            }
+        }
+    }
+}

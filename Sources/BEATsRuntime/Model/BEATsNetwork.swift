@@ -34,6 +34,11 @@ public enum NetworkHead: Sendable, Equatable {
 
 /// One forward pass's output and how long each stage took.
 public struct ForwardResult: Sendable {
+    init(output: NetworkOutput, stageTimes: [StageTime]) {
+        self.output = output
+        self.stageTimes = stageTimes
+    }
+
     public let output: NetworkOutput
     /// "patch embedding", "positional conv", "layer 1" … "layer N", "head" (the head includes the
     /// final encoder LayerNorm of pre-LN models).
@@ -132,6 +137,16 @@ public final class BEATsNetwork: Sendable {
     /// layers and returns their output as the official `encoder(x, layer: layers - 1)` does
     /// (no final LayerNorm of pre-LN models), with `head` `.encoder`.
     public func forward(fbank: [Float], frames: Int, head: NetworkHead = .official, layers: Int? = nil) throws -> ForwardResult {
+        let (outputs, stageTimes) = try forward(fbanks: [fbank], frames: frames, head: head, layers: layers)
+        return ForwardResult(output: outputs[0], stageTimes: stageTimes)
+    }
+
+    /// The outputs of several clips of the same length in one pass: their tokens are stacked
+    /// into one matrix, so every Linear is one GEMM over all clips (short clips fill the GEMMs
+    /// that one clip leaves nearly empty), while attention and the positional convolution stay
+    /// within each clip. Each clip's output equals what it gives alone, up to float32 rounding.
+    public func forward(fbanks: [[Float]], frames: Int, head: NetworkHead = .official, layers: Int? = nil) throws
+        -> (outputs: [NetworkOutput], stageTimes: [StageTime]) {
         let dims = weights.dimensions
         if let layers, !(1...max(dims.layers, 1)).contains(layers) || dims.layers == 0 {
             throw ModelError.invalidLayer(layers, available: dims.layers)
@@ -139,18 +154,26 @@ public final class BEATsNetwork: Sendable {
         if head == .frameProbabilities, kind != .finetuned {
             throw ModelError.wrongKind(operation: "per-frame probabilities", kind: kind)
         }
+        guard !fbanks.isEmpty else { return ([], []) }
         guard frames >= dims.patchSize else { throw ModelError.tooFewFrames(frames: frames, minimum: dims.patchSize) }
         guard frames <= maximumFrames else { throw ModelError.tooManyFrames(frames: frames, maximum: maximumFrames) }
         let (expected, overflow) = frames.multipliedReportingOverflow(by: BEATsAudio.melBins)
-        guard !overflow, fbank.count == expected else {
-            throw ModelError.fbankSizeMismatch(frames: frames, expectedValues: overflow ? Int.max : expected, actualValues: fbank.count)
+        for fbank in fbanks {
+            guard !overflow, fbank.count == expected else {
+                throw ModelError.fbankSizeMismatch(frames: frames, expectedValues: overflow ? Int.max : expected, actualValues: fbank.count)
+            }
         }
         let tokens = dims.tokens(frames: frames)
-        return arenas.withArena(tokens: max(tokens, minimumArenaTokens)) { arena in
-            let pass = ForwardPass(network: self, arena: arena)
-            fbank.withUnsafeBufferPointer { pass.encode($0.baseAddress!, tokens: tokens, layers: layers ?? dims.layers) }
-            let output = pass.runHead(tokens: tokens, head: layers == nil ? head : .encoder)
-            return ForwardResult(output: output, stageTimes: pass.stageTimes)
+        let (rows, rowsOverflow) = tokens.multipliedReportingOverflow(by: fbanks.count)
+        guard !rowsOverflow, rows <= dims.tokens(frames: maximumFrames) else {
+            throw ModelError.tooManyFrames(frames: frames * fbanks.count, maximum: maximumFrames)
+        }
+        let stacked = fbanks.count == 1 ? fbanks[0] : Array(fbanks.joined())
+        return arenas.withArena(tokens: max(rows, minimumArenaTokens)) { arena in
+            let pass = ForwardPass(network: self, arena: arena, clips: fbanks.count, clipFrames: frames)
+            stacked.withUnsafeBufferPointer { pass.encode($0.baseAddress!, tokens: rows, layers: layers ?? dims.layers) }
+            let outputs = pass.runHead(tokens: rows, head: layers == nil ? head : .encoder)
+            return (outputs, pass.stageTimes)
         }
     }
 
@@ -191,12 +214,18 @@ final class ForwardPass {
     let arena: ForwardArena
     let variant: FloatKernelVariant
     let int8Kernel: Int8KernelVariant
+    /// Clips stacked in this pass (their tokens are rows clip·T … clip·T + T − 1) and the fbank
+    /// frames of each.
+    let clips: Int
+    let clipFrames: Int
     /// Per-stage wall-clock times, filled as the pass runs.
     private(set) var stageTimes: [StageTime]
     /// Time of the encoder's final LayerNorm (pre-LN models), reported as part of "head".
     private var finalNormSeconds = 0.0
 
-    init(network: BEATsNetwork, arena: ForwardArena) {
+    init(network: BEATsNetwork, arena: ForwardArena, clips: Int = 1, clipFrames: Int) {
+        self.clips = clips
+        self.clipFrames = clipFrames
         weights = network.weights
         loop = network.loop
         self.arena = arena
@@ -207,34 +236,39 @@ final class ForwardPass {
             + [StageTime(name: "head", seconds: 0)]
     }
 
-    /// The head of the network's kind on the encoder output in `arena.hidden`.
-    func runHead(tokens: Int, head: NetworkHead) -> NetworkOutput {
+    /// The head of the network's kind on the encoder output in `arena.hidden`, one output per clip.
+    func runHead(tokens: Int, head: NetworkHead) -> [NetworkOutput] {
         let start = now()
-        let output: NetworkOutput
+        let T = tokens / clips
+        let outputs: [NetworkOutput]
         switch head == .encoder ? .features : weights.head {
         case .classifier(let predictor) where head == .frameProbabilities:
-            output = .frameProbabilities(tokens: tokens, classes: predictor.outputs, values: classifyFrames(predictor, tokens: tokens))
+            let C = predictor.outputs
+            let values = classifyFrames(predictor, tokens: tokens)
+            outputs = (0..<clips).map { .frameProbabilities(tokens: T, classes: C, values: Array(values[($0 * T * C)..<(($0 + 1) * T * C)])) }
         case .features:
             let D = weights.dimensions.modelDim
-            output = .features(tokens: tokens, dim: D, values: Array(UnsafeBufferPointer(start: arena.hidden, count: tokens * D)))
+            outputs = (0..<clips).map {
+                .features(tokens: T, dim: D, values: Array(UnsafeBufferPointer(start: arena.hidden + $0 * T * D, count: T * D)))
+            }
         case .classifier(let predictor):
-            output = .probabilities(classify(predictor, tokens: tokens))
+            outputs = classify(predictor, tokens: tokens).map { .probabilities($0) }
         case .tokenizer(let hidden, let projection, let codebook, let norms):
-            output = .tokens(quantize(hidden: hidden, projection: projection, codebook: codebook,
-                                      codebookSquaredNorms: norms, tokens: tokens))
+            let codes = quantize(hidden: hidden, projection: projection, codebook: codebook, codebookSquaredNorms: norms, tokens: tokens)
+            outputs = (0..<clips).map { .tokens(Array(codes[($0 * T)..<(($0 + 1) * T)])) }
         }
         stageTimes[stageTimes.count - 1].seconds = finalNormSeconds + elapsed(since: start)
-        return output
+        return outputs
     }
 
-    /// One group of the positional convolution into its columns of `arena.projected`, with lane
-    /// `lane`'s buffers, on the calling thread.
-    private func convolveGroup(_ group: Int, tokens T: Int, lane: Int) {
+    /// One group of the positional convolution of clip `clip` (its `T` tokens) into its columns
+    /// of `arena.projected`, with lane `lane`'s buffers, on the calling thread.
+    private func convolveGroup(_ group: Int, clip: Int, tokens T: Int, lane: Int) {
         let dims = weights.dimensions
         let (D, c, K, pad) = (dims.modelDim, dims.groupChannels, dims.convKernel, dims.convPadding)
         let paddedLength = T + 2 * pad
         let columnCount = c * K
-        let (hidden, projected) = (arena.hidden, arena.projected)
+        let (hidden, projected) = (arena.hidden + clip * T * D, arena.projected + clip * T * D)
         let channels = arena.convChannels(lane: lane)
         let columns = arena.convColumns(lane: lane)
         let groupOutput = arena.convGroupOutput(lane: lane)
@@ -278,7 +312,7 @@ final class ForwardPass {
 
         for (index, layer) in weights.layers.prefix(layers).enumerated() {
             start = now()
-            if index == 0 { fillRelativePositionBias(tokens: T) }
+            if index == 0 { fillRelativePositionBias(tokens: T / clips) }
             if dims.layerNormFirst {
                 runPreNormLayer(layer, tokens: T)
             } else {
@@ -303,10 +337,13 @@ final class ForwardPass {
         let patches = arena.patches
         // Token t = timePatch · frequencyPatches + frequencyPatch (the Conv2d output flattened);
         // its row holds the P × P pixels row by row, as the weight [E, 1, P, P] is laid out.
+        let clipTokens = T / clips
         for token in 0..<T {
-            let timePatch = token / frequencyPatches, frequencyPatch = token % frequencyPatches
+            let (clip, clipToken) = token.quotientAndRemainder(dividingBy: clipTokens)
+            let timePatch = clipToken / frequencyPatches, frequencyPatch = clipToken % frequencyPatches
+            let clipFbank = fbank + clip * clipFrames * BEATsAudio.melBins
             for row in 0..<P {
-                let source = fbank + (timePatch * P + row) * BEATsAudio.melBins + frequencyPatch * P
+                let source = clipFbank + (timePatch * P + row) * BEATsAudio.melBins + frequencyPatch * P
                 (patches + token * P * P + row * P).update(from: source, count: P)
             }
         }
@@ -335,8 +372,9 @@ final class ForwardPass {
     /// kernel gives T + 1 outputs; the last is dropped (SamePad).
     private func addPositionalConvolution(tokens T: Int) {
         let dims = weights.dimensions
-        forEachInLanes(dims.convGroups) { group, lane in
-            convolveGroup(group, tokens: T, lane: lane)
+        let groups = dims.convGroups
+        forEachInLanes(clips * groups) { item, lane in
+            convolveGroup(item % groups, clip: item / groups, tokens: T / clips, lane: lane)
         }
         let D = dims.modelDim
         let projected = UncheckedSendable(arena.projected)
@@ -408,8 +446,8 @@ final class ForwardPass {
             computeGates(gateLinear, gateScale: gateScale, tokens: T)
         }
 
-        forEachInLanes(H) { head, lane in
-            attendHead(head, tokens: T, gated: gated, lane: lane)
+        forEachInLanes(clips * H) { item, lane in
+            attendHead(item % H, clip: item / H, tokens: T / clips, rows: T, gated: gated, lane: lane)
         }
         attention.output.multiply(arena.context, leading: D, rows: T, into: arena.projected, leading: D, in: self)
     }
@@ -427,7 +465,8 @@ final class ForwardPass {
     /// scores = q·kᵀ (scaled), softmax with the relative position bias, context = scores·v, the
     /// softmax normalisation applied to the narrow product, with lane `lane`'s scores and sums,
     /// on the calling thread.
-    private func attendHead(_ head: Int, tokens T: Int, gated: Bool, lane: Int) {
+    /// `T` is the clip's token count, `rows` all clips' (the gates are [heads, rows]).
+    private func attendHead(_ head: Int, clip: Int, tokens T: Int, rows allRows: Int, gated: Bool, lane: Int) {
         let scores = arena.scores(lane: lane), inverseSums = arena.inverseSums(lane: lane)
         let dims = weights.dimensions
         let (D, headDim) = (dims.modelDim, dims.headDim)
@@ -435,17 +474,19 @@ final class ForwardPass {
         let scaling = Float(1 / Double(headDim).squareRoot())
         let offsets = 2 * T - 1
         let headBias = hasBias ? UnsafePointer(arena.biasByOffset + head * offsets) : nil
-        let headGates = gated ? UnsafePointer(arena.gates + head * T) : nil
+        let headGates = gated ? UnsafePointer(arena.gates + head * allRows + clip * T) : nil
+        let (query, key, value, context) = (arena.query + clip * T * D, arena.key + clip * T * D,
+                                            arena.value + clip * T * D, arena.context + clip * T * D)
         for blockStart in stride(from: 0, to: T, by: arena.blockRows) {
             let rows = min(arena.blockRows, T - blockStart)
-            Matrix.multiply(rows: rows, columns: T, depth: headDim, arena.query + blockStart * D + head * headDim, leading: D,
-                            arena.key + head * headDim, leading: D, transposeB: true, into: scores, leading: T,
+            Matrix.multiply(rows: rows, columns: T, depth: headDim, query + blockStart * D + head * headDim, leading: D,
+                            key + head * headDim, leading: D, transposeB: true, into: scores, leading: T,
                             alpha: scaling / 32)
             variant.attentionSoftmax(scores, leading: T, rows: rows, columns: T, firstRow: blockStart, postScale: 32,
                                      biasByOffset: headBias, gates: headGates, inverseSums: inverseSums)
-            let headContext = arena.context + blockStart * D + head * headDim
+            let headContext = context + blockStart * D + head * headDim
             Matrix.multiply(rows: rows, columns: headDim, depth: T, scores, leading: T,
-                            arena.value + head * headDim, leading: D, transposeB: false,
+                            value + head * headDim, leading: D, transposeB: false,
                             into: headContext, leading: D)
             // Softmax normalisation applied to the [rows, head_dim] product instead of the
             // [rows, T] probabilities: the same maths on 1/8 of the elements (T = 496).
@@ -511,21 +552,26 @@ final class ForwardPass {
     /// Mean over time, predictor, sigmoid. The official code applies the predictor per frame and
     /// then averages; a Linear commutes with the mean, so averaging first gives the same logits
     /// (to float rounding) for 1/T of the work.
-    private func classify(_ predictor: Linear, tokens T: Int) -> [Float] {
-        let D = weights.dimensions.modelDim
-        let (hidden, meanRow) = (arena.hidden, arena.headHidden)
-        for index in 0..<D {
-            var sum = 0.0
-            for t in 0..<T { sum += Double(hidden[t * D + index]) }
-            meanRow[index] = Float(sum / Double(T))
+    private func classify(_ predictor: Linear, tokens rows: Int) -> [[Float]] {
+        let (D, C) = (weights.dimensions.modelDim, predictor.outputs)
+        let T = rows / clips
+        let (hidden, meanRows) = (arena.hidden, arena.headHidden)
+        for clip in 0..<clips {
+            let clipHidden = hidden + clip * T * D
+            for index in 0..<D {
+                var sum = 0.0
+                for t in 0..<T { sum += Double(clipHidden[t * D + index]) }
+                meanRows[clip * D + index] = Float(sum / Double(T))
+            }
         }
-        predictor.multiply(meanRow, leading: D, rows: 1, into: arena.headOutput, leading: predictor.outputs, in: self)
-        return (0..<predictor.outputs).map { index in
-            let logit = arena.headOutput[index] + (predictor.bias?[index] ?? 0)
-            return 1 / (1 + Foundation.exp(-logit))
+        predictor.multiply(meanRows, leading: D, rows: clips, into: arena.headOutput, leading: C, in: self)
+        return (0..<clips).map { clip in
+            (0..<C).map { index in
+                let logit = arena.headOutput[clip * C + index] + (predictor.bias?[index] ?? 0)
+                return 1 / (1 + Foundation.exp(-logit))
+            }
         }
     }
-
     /// sigmoid(predictor(x)) for every token [T, classes]: what the official code averages.
     private func classifyFrames(_ predictor: Linear, tokens T: Int) -> [Float] {
         let (D, C) = (weights.dimensions.modelDim, predictor.outputs)
