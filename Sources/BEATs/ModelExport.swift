@@ -46,6 +46,9 @@ public struct ExportSummary: Sendable {
 /// checkpoint loads into the official `BEATs` module with `load_state_dict(strict=True)` and
 /// gives its outputs bit for bit (`tools/safetensors_parity.py` checks it). Two cases change
 /// values, and the summary says so:
+/// - an f16 native file: tensors keep their float16 values and dtype (`F16`); loading them into
+///   the official float32 module widens them exactly, but they are the f16 file's weights, not
+///   the original checkpoint's;
 /// - an int8 native file: each quantized weight is written as its dequantized float32
 ///   (`value × scale`, exactly what the runtime computes with), not the original weight;
 /// - `foldWeightNorm`: the positional convolution's `weight_g`/`weight_v` become the folded

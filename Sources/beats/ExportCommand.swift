@@ -11,7 +11,7 @@ struct ExportCommand: ParsableCommand {
             its outputs bit for bit. config.json holds the BEATs cfg, kind, label_dict/id2label/label2id \
             and the source checkpoint's SHA-256 (also in the header's __metadata__). From an int8 native \
             file, quantized weights are written as their dequantized float32 (said in the summary and in \
-            config.json). Native files store the positional convolution folded, so they need \
+            config.json); an f16 file's tensors stay float16. Native files store the positional convolution folded, so they need \
             --fold-weight-norm. DIR is created if missing; files in it are replaced atomically (Ctrl-C \
             removes the temporary file).
             """)

@@ -49,7 +49,8 @@ struct ExportTests {
         #expect(json["label_dict"]?["0"] == .string("/m/09x0r"))
         #expect(json["id2label"]?["0"] == .string("Speech"))
         #expect(json["label2id"]?["Speech"] == .integer(0))
-        let digest = SHA256.digest(try fileBytes(input).withUnsafeBytes { $0 }).map { String(format: "%02x", $0) }.joined()
+        let inputBytes = try fileBytes(input)
+        let digest = inputBytes.withUnsafeBytes { SHA256.digest($0) }.map { String(format: "%02x", $0) }.joined()
         #expect(json["source"]?["sha256"] == .string(digest))
         #expect(json["pos_conv_weight_norm"] == .string("weight_g/weight_v"))
         let metadata = try SafetensorsFile.open(path: summary.modelPath).metadata
@@ -89,6 +90,25 @@ struct ExportTests {
         #expect(try weight.floats() == source.tensor(named: "encoder.layers.0.fc1.weight")?.floats())
         #expect(try exported.tensor(named: PositionalConvWeightNorm.weightName)?.floats() == source.tensor(named: PositionalConvWeightNorm.weightName)?.floats())
         #expect(try JSONReader.parse(try fileBytes(summary.configPath))["dequantized_from"] == .string("int8-per-row"))
+    }
+
+    @Test("an f16 native file exports its float16 tensors unchanged")
+    func float16() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let native = directory.appendingPathComponent("f16.beatsw").path
+        _ = try ModelConversion.convert(try Fixtures.path("models/tiny.pt"), to: native, options: ConversionOptions(floatType: .float16))
+        let summary = try ModelExport.safetensors(from: native, toDirectory: directory.appendingPathComponent("e").path, foldWeightNorm: true)
+        #expect(summary.dequantized.isEmpty)
+        let exported = try SafetensorsFile.open(path: summary.modelPath)
+        let source = try NativeModelFile.open(path: native)
+        #expect(exported.tensorNames == source.tensorNames)
+        for name in source.tensorNames {
+            let ours = try #require(try exported.tensor(named: name))
+            let theirs = try #require(try source.tensor(named: name))
+            #expect(ours.dtype == theirs.dtype && ours.packedLittleEndianBytes() == theirs.packedLittleEndianBytes(), "\(name)")
+        }
+        #expect(try exported.tensor(named: "encoder.layers.0.fc1.weight")?.dtype == .float16)
     }
 
     @Test("--fold-weight-norm from a checkpoint stores the same folded bits as the converter")
