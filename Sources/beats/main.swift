@@ -12,7 +12,7 @@ struct Beats: ParsableCommand {
         version: "beats \(BEATsVersion.current)",
         subcommands: [
             InspectCommand.self, ConvertCommand.self, ExportCommand.self, CheckCommand.self, TensorCommand.self,
-            RunCommand.self, ClassifyCommand.self, TokenizeCommand.self, VerifyCommand.self, BenchCommand.self,
+            RunCommand.self, ClassifyCommand.self, TokenizeCommand.self, VerifyCommand.self, CompareCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -24,7 +24,21 @@ The clip is read as torchaudio.load reads it, averaged to mono and resampled to 
 torchaudio.functional.resample (defaults), as the toolkit does. `--decode soundfile` reads it
 with Python's `soundfile` instead (libsndfile, float32 as it decodes them): the reference for
 FLAC, Ogg Vorbis, Opus, MP3, AIFF and the other formats the toolkit decodes through libsndfile.
+
+Set mode (`beats verify MODEL --manifest DIR/manifest.json` reads it; Formats/REFERENCE-SET.md):
+
+    python3 tools/reference/beats_reference.py --beats-src SRC --checkpoint CKPT --out DIR CLIP... [--list FILE]
+
+writes DIR/NAME.npy per clip (the output above, with the same --layer/--frames/--pool/--window
+options), DIR/NAME.f64.npy (float outputs: the official code in float64, model.double(), on the
+same samples: the truth of SPEC "Parity") and DIR/manifest.json (checkpoint name, SHA-256, cfg
+and kind; torch/torchaudio versions; per clip the audio's path relative to DIR, its SHA-256, the
+files' SHA-256, shape, dtype and options).
 """
+import hashlib
+import json
+import os
+import subprocess
 import argparse
 import sys
 
@@ -72,7 +86,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--beats-src", required=True, help="folder holding the official BEATs.py, Tokenizers.py, backbone.py, ...")
     parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--audio", required=True, help="a WAV file (any libsndfile format with --decode soundfile)")
+    parser.add_argument("--audio", help="a WAV file (any libsndfile format with --decode soundfile)")
     parser.add_argument("--decode", choices=["wav", "soundfile"], default="wav",
                         help="wav: the WAV reader above (torchaudio's scaling); soundfile: libsndfile through Python's soundfile")
     parser.add_argument("--fbank", action="store_true", help="write the front end's output instead of the model's")
@@ -82,8 +96,13 @@ def main():
     parser.add_argument("--window", type=float, help="seconds per window: the official output per slice of the 16 kHz waveform")
     parser.add_argument("--hop", type=float, help="seconds between window starts (default: --window)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("-o", "--output", required=True)
+    parser.add_argument("-o", "--output", help="single clip: the .npy to write")
+    parser.add_argument("--out", help="set mode: the folder for NAME.npy, NAME.f64.npy and manifest.json")
+    parser.add_argument("--list", help="set mode: a file listing clips, one per line")
+    parser.add_argument("clips", nargs="*", help="set mode: the clips")
     args = parser.parse_args()
+    if args.out is None and (args.audio is None or args.output is None):
+        parser.error("give --audio and -o (one clip) or --out DIR and clips (a reference set)")
 
     sys.path.insert(0, args.beats_src)
     from BEATs import BEATs, BEATsConfig  # noqa: E402  (the official code, from --beats-src)
@@ -93,24 +112,109 @@ def main():
     checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     cfg = checkpoint["cfg"]
     is_tokenizer = "quant_n" in cfg or any(key.startswith("quantize") for key in checkpoint["model"])
-    model = Tokenizers(TokenizersConfig(cfg)) if is_tokenizer else BEATs(BEATsConfig(cfg))
-    model.load_state_dict(checkpoint["model"])
-    model.eval()
 
-    waveform = load_clip_soundfile(args.audio) if args.decode == "soundfile" else load_clip(args.audio)
+    def make_model():
+        built = Tokenizers(TokenizersConfig(cfg)) if is_tokenizer else BEATs(BEATsConfig(cfg))
+        built.load_state_dict(checkpoint["model"])
+        return built.eval()
+
+    model = make_model()
+
+    if args.out is not None:
+        write_set(args, checkpoint, model, make_model, is_tokenizer)
+        return
+    output = clip_output(model, args, is_tokenizer, load(args, args.audio))
+    output = output.astype(np.int64 if output.dtype.kind in "iu" else np.float32)
+    np.save(args.output, output)
+    print(f"{args.output}: {output.dtype} {list(output.shape)}")
+
+
+def load(args, path):
+    return load_clip_soundfile(path) if args.decode == "soundfile" else load_clip(path)
+
+
+def clip_output(model, args, is_tokenizer, waveform):
+    """The official output for one clip (whole or in windows), in the model's own precision."""
     if args.window:
         outputs = [official_output(model, args, is_tokenizer, piece[None]) for piece in windows(waveform, args.window, args.hop or args.window)]
         # Token outputs joined along the token axis; per-clip outputs stacked [W, width] (SPEC "Long audio").
         if outputs[0].ndim == 1:
-            output = np.concatenate(outputs)
-        elif outputs[0].ndim == 3:
-            output = np.concatenate(outputs, axis=1)
-        else:
-            output = np.concatenate(outputs, axis=0)
-    else:
-        output = official_output(model, args, is_tokenizer, waveform[None])
-    np.save(args.output, output)
-    print(f"{args.output}: {output.dtype} {list(output.shape)}")
+            return np.concatenate(outputs)
+        if outputs[0].ndim == 3:
+            return np.concatenate(outputs, axis=1)
+        return np.concatenate(outputs, axis=0)
+    return official_output(model, args, is_tokenizer, waveform[None])
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_set(args, checkpoint, model, make_model, is_tokenizer):
+    """DIR/NAME.npy, DIR/NAME.f64.npy (float outputs) and DIR/manifest.json (Formats/REFERENCE-SET.md)."""
+    clips = list(args.clips)
+    if args.list:
+        with open(args.list) as listing:
+            clips += [line.strip() for line in listing if line.strip()]
+    if not clips:
+        sys.exit("error: set mode needs at least one clip (arguments or --list)")
+    names = {}
+    for clip in clips:
+        name = os.path.splitext(os.path.basename(clip))[0]
+        if name in names:
+            sys.exit(f"error: {names[name]} and {clip} would both write {name}.npy")
+        names[name] = clip
+    os.makedirs(args.out, exist_ok=True)
+    truth_model = make_model().double()
+    options = {"decode": args.decode}
+    if args.layer is not None:
+        options["layer"] = args.layer
+    if args.frames:
+        options["frames"] = True
+    if args.pool:
+        options["pool"] = args.pool
+    if args.window:
+        options["window"] = args.window
+        options["hop"] = args.hop or args.window
+    entries = []
+    for name, clip in names.items():
+        waveform = load(args, clip)
+        output = clip_output(model, args, is_tokenizer, waveform)
+        output = output.astype(np.int64 if output.dtype.kind in "iu" else np.float32)
+        entry = {"name": name, "audio": os.path.relpath(os.path.abspath(clip), os.path.abspath(args.out)),
+                 "audio_sha256": sha256_of(clip), "output": f"{name}.npy", "shape": list(output.shape),
+                 "dtype": str(output.dtype), "options": options}
+        np.save(os.path.join(args.out, entry["output"]), output)
+        entry["output_sha256"] = sha256_of(os.path.join(args.out, entry["output"]))
+        if output.dtype == np.float32:
+            truth = clip_output(truth_model, args, is_tokenizer, waveform.double()).astype(np.float64)
+            entry["truth"] = f"{name}.f64.npy"
+            np.save(os.path.join(args.out, entry["truth"]), truth)
+            entry["truth_sha256"] = sha256_of(os.path.join(args.out, entry["truth"]))
+        entries.append(entry)
+        print(f"{os.path.join(args.out, entry['output'])}: {output.dtype} {list(output.shape)}")
+    try:
+        revision = subprocess.run(["git", "-C", args.beats_src, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                  check=True).stdout.strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        revision = None
+    kind = "tokenizer" if is_tokenizer else ("finetuned" if "predictor.weight" in checkpoint["model"] else "pretrained")
+    manifest = {
+        "format": "beats-reference-set", "version": 1,
+        "checkpoint": {"file": os.path.basename(args.checkpoint), "sha256": sha256_of(args.checkpoint), "kind": kind,
+                       "config": checkpoint["cfg"]},
+        "producer": {"script": "tools/reference/beats_reference.py", "torch": torch.__version__,
+                     "torchaudio": torchaudio.__version__, "numpy": np.__version__, "beats_revision": revision},
+        "clips": entries,
+    }
+    with open(os.path.join(args.out, "manifest.json"), "w") as file:
+        json.dump(manifest, file, indent=1)
+        file.write("\n")
+    print(f"{os.path.join(args.out, 'manifest.json')}: {len(entries)} clips")
 
 
 def windows(waveform, length, hop, rate=16000, minimum=2800):
@@ -138,19 +242,19 @@ def official_output(model, args, is_tokenizer, wav):
             hook = model.encoder.register_forward_pre_hook(lambda module, inputs: captured.setdefault("x", inputs[0].clone()))
             model.extract_features(wav, padding_mask=None)
             hook.remove()
-            return model.encoder(captured["x"], padding_mask=None, layer=args.layer - 1)[0].numpy().astype(np.float32)
+            return model.encoder(captured["x"], padding_mask=None, layer=args.layer - 1)[0].numpy()
         if args.frames:
             hook = model.predictor.register_forward_hook(lambda module, inputs, output: captured.setdefault("logits", output.clone()))
             model.extract_features(wav, padding_mask=None)
             hook.remove()
-            return torch.sigmoid(captured["logits"]).numpy().astype(np.float32)
+            return torch.sigmoid(captured["logits"]).numpy()
         if args.pool == "mean":
-            return model.extract_features(wav, padding_mask=None)[0].mean(dim=1).numpy().astype(np.float32)
+            return model.extract_features(wav, padding_mask=None)[0].mean(dim=1).numpy()
         if args.fbank:
-            return model.preprocess(wav).numpy().astype(np.float32)
+            return model.preprocess(wav).numpy()
         elif is_tokenizer:
             return model.extract_labels(wav, padding_mask=torch.zeros_like(wav, dtype=torch.bool)).numpy().astype(np.int64)
-        return model.extract_features(wav, padding_mask=None)[0].numpy().astype(np.float32)
+        return model.extract_features(wav, padding_mask=None)[0].numpy()
 
 
 if __name__ == "__main__":
