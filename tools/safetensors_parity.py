@@ -35,6 +35,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "ref
 from beats_reference import load_clip  # noqa: E402
 
 
+def raw(tensor):
+    """A tensor's bytes, whatever its dtype (bfloat16 has no NumPy type)."""
+    return tensor.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
 def official_module(cfg, kind):
     from BEATs import BEATs, BEATsConfig
     from Tokenizers import Tokenizers, TokenizersConfig
@@ -99,6 +104,14 @@ def main():
         # What torch holds after loading (before a forward pass, which the tokenizer's quantizer
         # may update in place: its codebook is normalised on first use).
         loaded = {k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}
+        # The official module shares some parameters between layers (relative_attention_bias:
+        # every layer's is layer 0's), so load_state_dict leaves the last copy's value in all of
+        # them. Official checkpoints hold equal copies; a synthetic one may not, and then torch
+        # itself changes those tensors: say so, and check the round trip against what torch holds.
+        changed = [k for k in exported if raw(loaded[k]) != raw(exported[k])]
+        if changed:
+            print(f"NOTE {name}: torch holds other values than the file for {len(changed)} shared tensors "
+                  f"after load_state_dict ({changed[0]}, ...): the checkpoint's copies of a shared parameter differ")
         expected = official_output(reference, kind, wav)
         got = official_output(module, kind, wav)
         check(torch.equal(expected, got), f"{name}: official outputs bit for bit ({tuple(got.shape)} {got.dtype})")
@@ -114,17 +127,20 @@ def main():
                        stdout=subprocess.DEVNULL)
         first = load_file(os.path.join(ours, "model.safetensors"))
         second = load_file(os.path.join(again, "model.safetensors"))
-        bitwise = set(first) == set(second) and all(
-            first[k].dtype == second[k].dtype and first[k].shape == second[k].shape
-            and first[k].numpy().tobytes() == second[k].numpy().tobytes() for k in first)
-        check(bitwise, f"{name}: ours -> torch -> ours, every tensor bitwise")
+        def same(a, b):
+            return set(a) == set(b) and all(a[k].dtype == b[k].dtype and a[k].shape == b[k].shape
+                                            and raw(a[k]) == raw(b[k]) for k in a)
+        check(same(loaded, second), f"{name}: torch -> ours: our export of torch's file holds what torch saved, bitwise")
+        if not changed:
+            check(same(first, second), f"{name}: ours -> torch -> ours, every tensor bitwise")
         outputs = []
-        for model_path in (path, os.path.join(torch_dir, "model.safetensors")):
+        for model_path in (() if changed else (path, os.path.join(torch_dir, "model.safetensors"))):
             out = os.path.join(work, f"out{len(outputs)}.npy")
             subprocess.run([args.beats, "run", model_path, args.audio, "-o", out], check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
             outputs.append(open(out, "rb").read())
-        check(outputs[0] == outputs[1], f"{name}: beats run on the torch-written safetensors = on the checkpoint, byte for byte")
+        if not changed:
+            check(outputs[0] == outputs[1], f"{name}: beats run on the torch-written safetensors = on the checkpoint, byte for byte")
 
         if args.fixture_out:
             target = os.path.join(args.fixture_out, name)
