@@ -121,6 +121,7 @@ run() {
         # -timeout: a run over 5 s is a hang; -rss_limit_mb also caps single allocations
         # (-malloc_limit_mb defaults to it), so an allocation the input dictates fails the run.
         status=0
+        LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" \
         "$(binary "$target")" "$here/corpus/$target" "$here/corpus/.seeds-$target" \
             -dict="$here/dicts/$target.dict" -max_len="$(max_len "$target")" \
             -rss_limit_mb=2048 -timeout=5 -max_total_time="$left" -print_final_stats=1 \
@@ -171,7 +172,7 @@ case "${1:-}" in
     repro)
         target="${2:?usage: run.sh repro TARGET FILE...}"
         shift 2
-        "$(binary "$target")" -rss_limit_mb=2048 -timeout=5 "$@" ;;
+        LSAN_OPTIONS="suppressions=$here/lsan.supp" "$(binary "$target")" -rss_limit_mb=2048 -timeout=5 "$@" ;;
     zip|pickle|checkpoint|native|wav|safetensors)
         target="$1" seconds="${2:?usage: run.sh TARGET SECONDS}"
         shift 2
