@@ -97,6 +97,9 @@ public enum ModelExport {
     /// Creates `directory` when missing (one level: its parent must exist); refuses anything
     /// that is not a directory.
     static func prepareDirectory(_ directory: String) throws(BEATsError) {
+        guard directory != "-", !directory.isEmpty else {
+            throw .cannotWrite(path: directory.isEmpty ? "''" : directory, reason: "export writes two files into a directory, not to standard output")
+        }
         var status = stat()
         if stat(directory, &status) == 0 {
             guard status.st_mode & S_IFMT == S_IFDIR else { throw .cannotWrite(path: directory, reason: "not a directory") }

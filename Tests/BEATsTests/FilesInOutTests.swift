@@ -134,6 +134,9 @@ struct ExportTests {
         #expect(throws: BEATsError.cannotWrite(path: file, reason: "not a directory")) {
             try ModelExport.safetensors(from: try Fixtures.path("models/tiny.pt"), toDirectory: file)
         }
+        #expect(throws: BEATsError.cannotWrite(path: "-", reason: "export writes two files into a directory, not to standard output")) {
+            try ModelExport.safetensors(from: try Fixtures.path("models/tiny.pt"), toDirectory: "-")
+        }
         let orphan = directory.appendingPathComponent("missing/child").path
         #expect(throws: BEATsError.cannotWrite(path: orphan, reason: "directory \(directory.path)/missing does not exist")) {
             try ModelExport.safetensors(from: try Fixtures.path("models/tiny.pt"), toDirectory: orphan)
