@@ -128,11 +128,12 @@ public struct ParityReport: Sendable, Codable, Equatable {
     /// `beats verify`'s exit status: 0 all passed, 1 a failure, 2 a clip could not be run.
     public var exitStatus: Int32 { errorCount > 0 ? 2 : passed ? 0 : 1 }
 
-    /// The output a model of `kind` gives for `request`, as the criteria see it.
+    /// The output a model of `kind` gives for `request`, as the criteria see it (per-frame
+    /// probabilities are judged as features: a top-5 over frames × classes means nothing).
     public static func output(kind: ModelKind, request: OutputRequest) -> ParityCriteria.Output {
         switch (kind, request) {
         case (.tokenizer, .official): return .tokens
-        case (.finetuned, .official), (.finetuned, .frameProbabilities): return .probabilities
+        case (.finetuned, .official): return .probabilities
         default: return .features
         }
     }

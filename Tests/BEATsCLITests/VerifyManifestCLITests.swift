@@ -24,6 +24,30 @@ struct VerifyManifestCLITests {
         }
     }
 
+    @Test("sets made with options run with them: encoder layer 1; probabilities of 2 s windows every 1.5 s [3, 527]",
+          arguments: [("tiny_layer1", "tiny"), ("tiny_ft_windows", "tiny_ft")])
+    func options(set: String, model: String) throws {
+        let run = try CLI.beats(["verify", try CLI.model(model), "--manifest", try Self.manifest(set), "--json"])
+        #expect(run.status == 0, "\(run.standardOutput)\(run.standardError)")
+        let clips = try #require(try jsonObject(run)["clips"] as? [[String: Any]])
+        #expect(clips.first?["shape"] as? [Int] == (set == "tiny_layer1" ? [1, 176, 64] : [3, 527]))
+    }
+
+    @Test("the layer set run as layer 2: the clip FAILs on its numbers")
+    func otherLayer() throws {
+        try withScratchDirectory { directory in
+            let manifest = try ReferenceSetCopy.make("tiny_layer1", in: directory) { json in
+                var clips = json["clips"] as! [[String: Any]]
+                clips[0]["options"] = ["decode": "wav", "layer": 2]
+                json["clips"] = clips
+            }
+            let run = try CLI.beats(["verify", try CLI.model("tiny"), "--manifest", manifest])
+            #expect(run.status == 1)
+            #expect(run.outputLines.contains { $0.hasPrefix("speech ") && $0.hasSuffix("FAIL") })
+            #expect(run.outputLines.contains { $0.hasPrefix("  max abs error ") && $0.contains("beyond 2× PyTorch float32's") })
+        }
+    }
+
     @Test("float32, float16 and int8 conversions pass their own printed defaults", arguments: [
         ([String](), "float32 probabilities: max abs ≤ 1e-05 or, from the float64 truth, max and mean abs ≤ 2× PyTorch float32's"),
         (["--dtype", "f16"], "float16 probabilities: cosine ≥ 0.9999; same top-5 classes"),

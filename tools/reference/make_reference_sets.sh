@@ -11,3 +11,6 @@ set_of() { python3 tools/reference/beats_reference.py --beats-src "$src" --check
 set_of tiny Fixtures/audio/speech.wav Fixtures/audio/chirp10s.wav Fixtures/audio/noise.wav
 set_of tiny_ft Fixtures/audio/speech.wav Fixtures/audio/chirp10s.wav Fixtures/audio/noise.wav
 set_of tiny_tok Fixtures/audio/speech.wav Fixtures/audio/chirp10s.wav Fixtures/audio/noise.wav
+# options recorded per clip: an encoder layer's output, probabilities per window
+python3 tools/reference/beats_reference.py --beats-src "$src" --checkpoint Fixtures/models/tiny.pt --out Fixtures/refsets/tiny_layer1 --layer 1 Fixtures/audio/speech.wav
+python3 tools/reference/beats_reference.py --beats-src "$src" --checkpoint Fixtures/models/tiny_ft.pt --out Fixtures/refsets/tiny_ft_windows --window 2 --hop 1.5 Fixtures/audio/speech.wav
