@@ -10,7 +10,9 @@ public struct ClipComparison: Sendable, Codable, Equatable {
     public var shape: [Int]
     /// Float outputs: cosine similarity and max/mean |B − A| over all elements.
     public var cosine: Double?
+    /// Largest |B − A| (float outputs).
     public var maxAbsError: Double?
+    /// Mean |B − A| (float outputs).
     public var meanAbsError: Double?
     /// Classifiers: mean over classes of KL(Bernoulli(A) ‖ Bernoulli(B)), in nats, each
     /// probability clamped to [1e-7, 1 − 1e-7].
@@ -68,18 +70,27 @@ public struct ComparisonReport: Sendable, Codable, Equatable {
     /// A measure's mean and worst value over the clips (worst: lowest for similarities and
     /// agreements, highest for errors and divergences).
     public struct Statistic: Sendable, Codable, Equatable {
+        /// Mean over clips.
         public var mean: Double
+        /// Worst clip's value.
         public var worst: Double
     }
 
+    /// Model A (the reference), as given.
     public var modelA: String
+    /// Model B (the candidate), as given.
     public var modelB: String
+    /// Both models' kind.
     public var kind: ModelKind
+    /// Precision of A's weights.
     public var precisionA: ModelPrecision
+    /// Precision of B's weights.
     public var precisionB: ModelPrecision
+    /// Every clip, in input order.
     public var clips: [ClipComparison]
     /// Keyed by the measure's JSON name (`cosine`, `max_abs_error`, …).
     public var summary: [String: Statistic]
+    /// Wall time of the whole comparison.
     public var seconds: Double
 
     /// Runs `a` and `b` on each file, decoding each once, and compares their outputs.
@@ -156,6 +167,7 @@ public enum ComparisonError: Error, CustomStringConvertible, Equatable, Sendable
     case kinds(a: String, aKind: ModelKind, b: String, bKind: ModelKind)
     case shapes(file: String, a: [Int], b: [Int])
 
+    /// The message, naming both models or the file.
     public var description: String {
         switch self {
         case .kinds(let a, let aKind, let b, let bKind):

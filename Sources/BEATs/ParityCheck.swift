@@ -10,8 +10,11 @@ import Foundation
 public struct ProvenanceCheck: Sendable, Codable, Equatable {
     /// One config key that differs.
     public struct ConfigDifference: Sendable, Codable, Equatable {
+        /// The config key, as the checkpoint spells it.
         public var key: String
+        /// Its value in the references' checkpoint.
         public var reference: String
+        /// Its value in the model.
         public var model: String
     }
 
@@ -21,12 +24,16 @@ public struct ProvenanceCheck: Sendable, Codable, Equatable {
     public var modelSHA256: String?
     /// How the model's SHA-256 was found: "recorded in the native header" or "hashed".
     public var modelSHA256Source: String
+    /// Kind of the references' checkpoint.
     public var referenceKind: ModelKind
+    /// Kind of the model.
     public var modelKind: ModelKind
+    /// Config keys whose values differ.
     public var configDifferences: [ConfigDifference]
     /// One sentence per mismatch (empty when the model is the set's checkpoint).
     public var failures: [String]
 
+    /// Whether the model is the set's checkpoint.
     public var passed: Bool { failures.isEmpty }
 
     /// Compares `model` (opened from `model.source`) with the checkpoint `manifest` names.
@@ -91,37 +98,53 @@ public struct ClipParity: Sendable, Codable, Equatable {
     public var audio: String
     /// The output's shape.
     public var shape: [Int]
+    /// The numbers and the verdict.
     public var measurement: ParityMeasurement
     /// Seconds the model took on the clip (decoding included).
     public var seconds: Double
     /// Set when the clip could not be run at all (an error, not a failure).
     public var error: String?
 
+    /// Whether the clip ran and met every criterion.
     public var passed: Bool { error == nil && measurement.passed }
 }
 
 /// The outcome of `beats verify MODEL --manifest M.json`: provenance, criteria, every clip.
 public struct ParityReport: Sendable, Codable, Equatable {
+    /// The model file, as given.
     public var model: String
+    /// The model file's format name.
     public var modelFormat: String
+    /// The model's kind.
     public var kind: ModelKind
+    /// Precision of the model's weights.
     public var precision: ModelPrecision
+    /// Path of the manifest.
     public var manifest: String
+    /// File name of the references' checkpoint.
     public var referenceCheckpoint: String
+    /// Versions of the tools that made the set.
     public var producer: [String: String]
+    /// The provenance check.
     public var provenance: ProvenanceCheck?
     /// The criteria used, and which output they judge.
     public var output: ParityCriteria.Output
+    /// The criteria used.
     public var criteria: ParityCriteria
+    /// The criteria in one line.
     public var criteriaSummary: String
     /// Every clip in manifest order; empty when provenance failed (no number is meaningful then).
     public var clips: [ClipParity]
     /// Clips not run because provenance failed.
     public var skipped: [String]
+    /// Wall time in seconds.
     public var seconds: Double
 
+    /// Clips that passed.
     public var passedCount: Int { clips.filter(\.passed).count }
+    /// Clips that ran and failed.
     public var failedCount: Int { clips.filter { $0.error == nil && !$0.passed }.count }
+    /// Clips that could not be run.
     public var errorCount: Int { clips.filter { $0.error != nil }.count }
     /// True when provenance holds and every clip passed.
     public var passed: Bool { (provenance?.passed ?? true) && failedCount == 0 && errorCount == 0 && skipped.isEmpty }
@@ -280,16 +303,26 @@ public enum ParityCheck {
 
 /// `beats verify MODEL AUDIO --reference R.npy`'s result.
 public struct SingleClipParity: Sendable, Codable, Equatable {
+    /// The model file, as given.
     public var model: String
+    /// The audio file.
     public var audio: String
+    /// Its value in the references' checkpoint.
     public var reference: String
+    /// The output's shape.
     public var shape: [Int]
+    /// Precision of the model's weights.
     public var precision: ModelPrecision
+    /// Which output the criteria judge.
     public var output: ParityCriteria.Output
+    /// The criteria used.
     public var criteria: ParityCriteria
+    /// The criteria in one line.
     public var criteriaSummary: String
+    /// The numbers and the verdict.
     public var measurement: ParityMeasurement
 
+    /// Whether every criterion held.
     public var passed: Bool { measurement.passed }
 
     /// As one JSON object (snake_case keys, sorted) with `passed`.
@@ -304,6 +337,7 @@ public enum ParityError: Error, CustomStringConvertible, Equatable, Sendable {
     case truthShape(path: String, shape: [Int], expected: [Int])
     case referenceShape(path: String, shape: [Int], expected: [Int])
 
+    /// The message, naming the file.
     public var description: String {
         switch self {
         case .missingFile(let manifest, let clip, let what, let path):

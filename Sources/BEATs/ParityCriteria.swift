@@ -58,6 +58,7 @@ public struct ParityCriteria: Sendable, Codable, Equatable {
 
     /// Float outputs pass when every element is within atol + rtol·|reference| (numpy.allclose)...
     public var atol: Double?
+    /// Relative tolerance of the atol rule (0 by default).
     public var rtol: Double
     /// ...or, with the float64 truth, when ours is within `truthMultiple` × PyTorch float32's
     /// own distance from the truth, in max and in mean absolute error.
@@ -69,6 +70,7 @@ public struct ParityCriteria: Sendable, Codable, Equatable {
     /// Tokens: least fraction of identical tokens.
     public var minimumAgreement: Double?
 
+    /// Criteria with the given fields; nil fields are not checked.
     public init(atol: Double? = nil, rtol: Double = 0, truthMultiple: Double? = nil, minimumCosine: Double? = nil,
                 sameTop: Int? = nil, minimumAgreement: Double? = nil) {
         self.atol = atol
@@ -127,23 +129,30 @@ public struct ParityCriteria: Sendable, Codable, Equatable {
 public struct ParityMeasurement: Sendable, Codable, Equatable {
     /// Largest and mean |ours − reference| (float outputs).
     public var maxAbsError: Double?
+    /// Mean |ours − reference|.
     public var meanAbsError: Double?
     /// Flat index of the largest error.
     public var worstIndex: Int?
+    /// Cosine similarity with the reference.
     public var cosine: Double?
     /// Probabilities: how many of the reference's top-K classes ours has in its top K, and K.
     public var topOverlap: Int?
+    /// K of the top-K overlap.
     public var topCount: Int?
     /// Tokens: fraction identical.
     public var tokenAgreement: Double?
     /// With the float64 truth: ours' and PyTorch float32's max and mean distance from it.
     public var truthMaxAbsError: Double?
+    /// Ours' mean distance from the truth.
     public var truthMeanAbsError: Double?
+    /// PyTorch float32's largest distance from the truth.
     public var referenceTruthMaxAbsError: Double?
+    /// PyTorch float32's mean distance from the truth.
     public var referenceTruthMeanAbsError: Double?
     /// Why it failed, one sentence per criterion missed (empty when it passed).
     public var failures: [String] = []
 
+    /// Whether every criterion held.
     public var passed: Bool { failures.isEmpty }
 
     /// Judges float output `ours` against `reference` (and the float64 `truth` when known).

@@ -34,15 +34,19 @@ public struct ReferenceManifest: Sendable, Equatable {
         public var audioSHA256: [UInt8]
         /// The official output (`.npy` in the set's folder).
         public var outputPath: String
+        /// SHA-256 of the official output file.
         public var outputSHA256: [UInt8]
         /// Shape and dtype of the official output ("float32" or "int64").
         public var shape: [Int]
+        /// Its dtype, "float32" or "int64".
         public var dtype: String
         /// The official code in float64 on the same weights and samples (float outputs).
         public var truthPath: String?
+        /// SHA-256 of the truth file.
         public var truthSHA256: [UInt8]?
         /// The output asked for (`layer`, `frames`, `pool`) and windows (`window`, `hop`).
         public var request: OutputRequest
+        /// Windows the output was cut into, if any.
         public var windowing: Windowing?
         /// How the reference decoded the audio: "wav" (torchaudio's scaling) or "soundfile".
         public var decode: String
@@ -50,7 +54,9 @@ public struct ReferenceManifest: Sendable, Equatable {
 
     /// Who made the set: versions of the tools (shown, not checked).
     public var producer: [String: String]
+    /// The checkpoint the references were made from.
     public var checkpoint: Checkpoint
+    /// The clips, in the order they are verified.
     public var clips: [Clip]
     /// The manifest's own path, for messages.
     public var path: String
@@ -103,6 +109,7 @@ public enum ReferenceManifestError: Error, CustomStringConvertible, Equatable, S
     case wrongType(file: String, key: String, expected: String, found: String)
     case invalidValue(file: String, key: String, reason: String)
 
+    /// The message, naming the file and the key.
     public var description: String {
         switch self {
         case .unreadable(let file, let reason): return "reference manifest \(file): cannot read it: \(reason)"
