@@ -44,6 +44,8 @@ private func decodeAsFile(_ bytes: UnsafeRawBufferPointer, maximumSamples: Int) 
         written += result
     }
     close(descriptor)
+    // The decoder keeps its own descriptors; the name goes when this input is done.
+    defer { unlink(scratchPath) }
     do throws(AudioError) {
         let decoder = try AudioDecoder(path: scratchPath)
         var total = 0
