@@ -37,6 +37,9 @@ struct ClassifyCommand: ParsableCommand {
     func run() throws {
         let corpus = inputs.isCorpus
         let network = try inference.openModel(model, command: "classify", corpus: corpus)
+        guard network.kind == .finetuned else {
+            throw BEATsError.wrongKind(operation: "classify", needs: .finetuned, model: model, kind: network.kind)
+        }
         let (top, windowing) = (top, inputs.windowing)
         let many = corpus && inputs.jsonl == nil
         try runCorpus(inputs, threadsPerClip: network.network.threads, batchSize: corpusBatchSize, batchWork: { paths in

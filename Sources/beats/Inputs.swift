@@ -65,8 +65,9 @@ struct InputOptions: ParsableArguments {
     /// Whether the run is a corpus (more than one input, a list, a directory or JSON Lines) rather
     /// than one clip.
     var isCorpus: Bool {
-        audio.count != 1 || list != nil || jsonl != nil || shard != nil
-            || FileManager.default.fileExists(atPath: audio[0] + "/.")
+        var isDirectory: ObjCBool = false
+        return audio.count != 1 || list != nil || jsonl != nil || shard != nil
+            || (FileManager.default.fileExists(atPath: audio[0], isDirectory: &isDirectory) && isDirectory.boolValue)
     }
 }
 
