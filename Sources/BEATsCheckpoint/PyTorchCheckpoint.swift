@@ -43,7 +43,7 @@ public final class PyTorchCheckpoint: WeightStore {
     public let formatName: String
     public let kind: ModelKind
     public let config: BEATsConfig
-    /// True when the checkpoint has a `cfg` dict (official BEATs checkpoints do).
+    /// True when the checkpoint has a `cfg` dict (official BEATs checkpoints do); `cfg: None` is none.
     public let hasBEATsConfig: Bool
     public let labels: [AudioSetLabel]
     public let tensorNames: [String]
@@ -165,7 +165,7 @@ public final class PyTorchCheckpoint: WeightStore {
         for entry in entries { records[entry.name] = entry.tensor }
         self.records = records
 
-        hasBEATsConfig = object.value(forKey: "cfg", in: root) != nil
+        hasBEATsConfig = object.value(forKey: "cfg", in: root).map { object.kind(of: $0) == .dict } ?? false
         let cfg = try PyTorchCheckpoint.configValues(object, root: root)
         config = try BEATsConfig(values: cfg)
 

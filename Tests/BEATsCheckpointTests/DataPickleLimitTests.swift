@@ -33,4 +33,30 @@ struct DataPickleLimitTests {
             try open(bytes, limit: 4095)
         }
     }
+
+    @Test("hasBEATsConfig: a cfg dict counts, no cfg does not")
+    func configPresence() throws {
+        func checkpoint(cfg: ((inout PickleBuilder) -> Void)?) throws -> PyTorchCheckpoint {
+            var pickle = PickleBuilder()
+            pickle.op(.proto); pickle.u8(2)
+            pickle.op(.emptyDict)
+            if let cfg {
+                pickle.shortString("cfg")
+                cfg(&pickle)
+                pickle.op(.setItem)
+            }
+            var builder = ZipTestBuilder()
+            builder.add(.init(name: "archive/data.pkl", contents: pickle.finished()))
+            return try PyTorchCheckpoint.open(file: MappedFile(path: "cfg.pt", copying: builder.bytes()))
+        }
+        #expect(try checkpoint(cfg: nil).hasBEATsConfig == false)
+        #expect(throws: PickleError.self) { try checkpoint(cfg: { $0.op(.none) }) }  // a cfg that is not a dict is an error
+        let withConfig = try checkpoint(cfg: { pickle in
+            pickle.op(.emptyDict)
+            pickle.shortString("encoder_layers")
+            pickle.int(3)
+            pickle.op(.setItem)
+        })
+        #expect(withConfig.hasBEATsConfig && withConfig.config.encoderLayers == 3)
+    }
 }
