@@ -82,4 +82,30 @@ struct ExportCLITests {
             }
         }
     }
+
+    @Test("hostile safetensors headers: one error line each from every reader of models")
+    func hostileSafetensors() throws {
+        func file(_ header: String, declared: UInt64? = nil, data: [UInt8] = []) -> [UInt8] {
+            let text = Array(header.utf8)
+            let length = declared ?? UInt64(text.count)
+            return (0..<8).map { UInt8(truncatingIfNeeded: length >> (8 * $0)) } + text + data
+        }
+        let cases: [(bytes: [UInt8], fragment: String)] = [
+            (file("{}", declared: 1 << 30), "header length 1073741824 is out of range"),
+            (file("{\"a\":" + String(repeating: "[", count: 5000) + "}"), "JSON nested deeper than 64 levels"),
+            (file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, data: [0, 0, 0, 0]), "data_offsets [0, 4], its dtype and shape need 8 bytes"),
+            (file(#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}}"#, data: [1, 2]),
+             "JSON key 'a' appears twice"),
+        ]
+        try withScratchDirectory { directory in
+            for (index, hostile) in cases.enumerated() {
+                let path = directory.appendingPathComponent("hostile\(index).safetensors").path
+                try Data(hostile.bytes).write(to: URL(fileURLWithPath: path))
+                for arguments in [["inspect", path], ["convert", path, "-o", directory.path + "/x.beatsw"],
+                                  ["run", path, try CLI.audio("speech"), "-o", directory.path + "/x.npy"]] {
+                    expectOneErrorLine(try CLI.beats(arguments), mentioning: [hostile.fragment])
+                }
+            }
+        }
+    }
 }
