@@ -137,13 +137,15 @@ public struct ComparisonReport: Sendable, Codable, Equatable {
         let present = Self.measures.filter { measure in clips.contains { measure.value($0) != nil } }
         let width = max(4, clips.map(\.file.count).max() ?? 4)
         func pad(_ text: String, _ count: Int) -> String { text.count >= count ? text : text + String(repeating: " ", count: count - text.count) }
+        // Every column at least two spaces wider than its name ("mean_bernoulli_kl" is 17).
+        func columnWidth(_ name: String) -> Int { max(16, name.count + 2) }
         func cell(_ value: Double?, _ name: String) -> String {
-            guard let value else { return pad("-", 16) }
+            guard let value else { return pad("-", columnWidth(name)) }
             let text = name.hasSuffix("error") || name.hasSuffix("kl") ? String(format: "%.4e", value) : String(format: "%.9f", value)
-            return pad(text, 16)
+            return pad(text, columnWidth(name))
         }
         var lines = ["A  \(modelA) (\(precisionA.rawValue))", "B  \(modelB) (\(precisionB.rawValue))", "kind \(kind.rawValue), \(clips.count) clips"]
-        lines.append(pad("clip", width) + "  " + present.map { pad($0.name, 16) }.joined())
+        lines.append(pad("clip", width) + "  " + present.map { pad($0.name, columnWidth($0.name)) }.joined())
         for clip in clips {
             lines.append(pad(clip.file, width) + "  " + present.map { cell($0.value(clip), $0.name) }.joined())
         }

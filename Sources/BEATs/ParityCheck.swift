@@ -1,3 +1,4 @@
+import BEATsCheckpoint
 import BEATsCore
 import BEATsFormat
 import Dispatch
@@ -43,27 +44,35 @@ public struct ProvenanceCheck: Sendable, Codable, Equatable {
         referenceKind = expected.kind
         modelKind = model.kind
         failures = []
+        // Where the model says it came from: the digest, how it was found, what a mismatch is
+        // called, and what to say when there is none.
         let modelDigest: [UInt8]?
+        let mismatch: String
+        let absent: String
         if let native = model.weights as? NativeModelFile {
             let recorded = native.header.sourceSHA256
             modelDigest = recorded.contains { $0 != 0 } ? recorded : nil
             modelSHA256Source = "recorded in the native header"
-            let source = native.header.sourceName.isEmpty ? "an unnamed source" : native.header.sourceName
-            if let modelDigest, modelDigest != expected.sha256 {
-                failures.append("checkpoint: references made from \(expected.file) (sha256 \(SHA256Digest.hex(expected.sha256))), "
-                                + "model \(model.source) converted from \(source) (sha256 \(SHA256Digest.hex(modelDigest)))")
-            } else if modelDigest == nil {
-                failures.append("checkpoint: references made from \(expected.file) (sha256 \(SHA256Digest.hex(expected.sha256))), "
-                                + "model \(model.source) records no source SHA-256, so it cannot be vouched for (convert it again from the checkpoint)")
-            }
+            mismatch = "converted from \(native.header.sourceName.isEmpty ? "an unnamed source" : native.header.sourceName)"
+            absent = "records no source SHA-256, so it cannot be vouched for (convert it again from the checkpoint)"
+        } else if model.fileFormat == "safetensors" {
+            // `beats export` records the source checkpoint in config.json beside the file.
+            let config = ((model.source as NSString).deletingLastPathComponent as NSString).appendingPathComponent("config.json")
+            modelDigest = Self.exportedSourceSHA256(configPath: config)
+            modelSHA256Source = "recorded in config.json beside the safetensors file"
+            mismatch = "exported from another checkpoint"
+            absent = "records no source SHA-256 (no \"source\": {\"sha256\"} in \(config))"
         } else {
-            let digest = try SHA256Digest.ofFile(path: model.source)
-            modelDigest = digest
+            modelDigest = try SHA256Digest.ofFile(path: model.source)
             modelSHA256Source = "hashed"
-            if digest != expected.sha256 {
-                failures.append("checkpoint: references made from \(expected.file) (sha256 \(SHA256Digest.hex(expected.sha256))), "
-                                + "model \(model.source) is another file (sha256 \(SHA256Digest.hex(digest)))")
-            }
+            mismatch = "is another file"
+            absent = ""
+        }
+        let references = "checkpoint: references made from \(expected.file) (sha256 \(SHA256Digest.hex(expected.sha256))), model \(model.source) "
+        if let modelDigest, modelDigest != expected.sha256 {
+            failures.append(references + "\(mismatch) (sha256 \(SHA256Digest.hex(modelDigest)))")
+        } else if modelDigest == nil {
+            failures.append(references + absent)
         }
         modelSHA256 = modelDigest.map(SHA256Digest.hex)
         if expected.kind != model.kind {
@@ -78,6 +87,13 @@ public struct ProvenanceCheck: Sendable, Codable, Equatable {
             let list = configDifferences.map { "\($0.key) \($0.reference) in the references' checkpoint, \($0.model) in the model" }
             failures.append("config: " + list.joined(separator: "; "))
         }
+    }
+
+    /// `source.sha256` of the `config.json` `beats export` writes, nil when absent or unreadable.
+    static func exportedSourceSHA256(configPath: String) -> [UInt8]? {
+        guard let file = try? MappedFile(path: configPath), file.count <= 16 << 20,
+              let json = try? JSONReader.parse(Array(file.bytes)), case .string(let hex)? = json["source"]?["sha256"] else { return nil }
+        return SHA256Digest.bytes(hex: hex)
     }
 
     static func text(_ value: ConfigScalar) -> String {

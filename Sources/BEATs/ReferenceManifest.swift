@@ -352,11 +352,8 @@ public enum SHA256Digest {
         }
     }
 
-    /// SHA-256 of the file at `path`, read through a memory map.
+    /// SHA-256 of the file at `path`.
     public static func ofFile(path: String) throws -> [UInt8] {
-        let file = try MappedFile(path: path)
-        var hasher = SHA256()
-        hasher.update(file.bytes)
-        return hasher.finalize()
+        try SHA256.digest(ofFileAt: path)
     }
 }

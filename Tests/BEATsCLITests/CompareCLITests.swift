@@ -70,6 +70,9 @@ struct CompareCLITests {
                 cosines.append(cosine)
                 divergences.append(divergence)
             }
+            let table = try CLI.beats(["compare", a, b, try CLI.audio("speech")])
+            #expect(table.outputLines.contains { $0.contains(" cosine ") && $0.contains(" mean_bernoulli_kl  top1_agreement ") },
+                    "\(table.standardOutput)")
             Self.expectClose(result.summary["cosine"]?["mean"], cosines.reduce(0, +) / 2, "mean cosine")
             Self.expectClose(result.summary["cosine"]?["worst"], cosines.min()!, "worst cosine")
             Self.expectClose(result.summary["mean_bernoulli_kl"]?["worst"], divergences.max()!, "worst KL")

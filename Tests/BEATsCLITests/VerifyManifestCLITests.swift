@@ -139,6 +139,22 @@ struct VerifyManifestCLITests {
         }
     }
 
+    @Test("a safetensors export: the source SHA-256 from its config.json; passes its set, fails another")
+    func safetensors() throws {
+        try withScratchDirectory { directory in
+            let export = directory.appendingPathComponent("export").path
+            let exported = try CLI.beats(["export", try CLI.model("tiny_ft"), "-o", export, "--format", "safetensors"])
+            try #require(exported.status == 0, "\(exported.standardError)")
+            let model = export + "/model.safetensors"
+            let run = try CLI.beats(["verify", model, "--manifest", try Self.manifest("tiny_ft")])
+            #expect(run.status == 0, "\(run.standardOutput)")
+            #expect(run.outputLines.contains { $0.contains("(recorded in config.json beside the safetensors file)") })
+            let other = try CLI.beats(["verify", model, "--manifest", try Self.manifest("tiny")])
+            #expect(other.status == 1)
+            #expect(other.outputLines.contains { $0.contains("model \(model) exported from another checkpoint (sha256 40c77babc4570aaa") })
+        }
+    }
+
     @Test("a wrong config (deep_norm flipped in the set): provenance FAIL naming the key and both values")
     func wrongConfig() throws {
         try withScratchDirectory { directory in
