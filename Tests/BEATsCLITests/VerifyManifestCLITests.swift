@@ -240,6 +240,30 @@ struct VerifyManifestCLITests {
         }
     }
 
+    @Test("a clip that cannot be run (audio not decodable, its SHA-256 updated): ERROR row, exit 2, a JUnit error, the others run")
+    func clipError() throws {
+        try withScratchDirectory { directory in
+            let garbage = directory.appendingPathComponent("garbage.wav")
+            try Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 37) }).write(to: garbage)
+            let digest = try #require(try SHA256Hex.ofFile(garbage.path))
+            let manifest = try ReferenceSetCopy.make("tiny_ft", in: directory) { json in
+                var clips = json["clips"] as! [[String: Any]]
+                clips[1]["audio"] = garbage.path
+                clips[1]["audio_sha256"] = digest
+                json["clips"] = clips
+            }
+            let junit = directory.appendingPathComponent("parity.xml").path
+            let run = try CLI.beats(["verify", try CLI.model("tiny_ft"), "--manifest", manifest, "--junit", junit])
+            #expect(run.status == 2)
+            #expect(run.outputLines.contains { $0.hasPrefix("chirp10s ") && $0.hasSuffix("ERROR") })
+            #expect(run.outputLines.contains { $0.hasPrefix("  error: ") && $0.contains(garbage.path) })
+            #expect(run.outputLines.contains { $0.hasPrefix("summary     2 passed, 0 failed, 1 could not run") })
+            let report = try JUnitDocument(path: junit)
+            #expect(report.suites.first?["errors"] == "1")
+            #expect(report.cases.first { $0.name == "chirp10s" }?.error?.contains(garbage.path) == true)
+        }
+    }
+
     @Test("a missing manifest or model: exit 2 naming it")
     func missingManifestOrModel() throws {
         let run = try CLI.beats(["verify", try CLI.model("tiny"), "--manifest", "/nonexistent/manifest.json"])
@@ -348,6 +372,21 @@ enum BadManifest: String, CaseIterable, Sendable, CustomTestStringConvertible {
         }
         json["clips"] = clips
         json["checkpoint"] = checkpoint
+    }
+}
+
+/// SHA-256 in hex through `sha256sum` (coreutils), independent of the toolkit's own.
+enum SHA256Hex {
+    static func ofFile(_ path: String) throws -> String? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["sha256sum", path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).split(separator: " ").first.map(String.init)
     }
 }
 
