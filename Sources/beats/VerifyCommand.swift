@@ -8,8 +8,8 @@ struct VerifyCommand: ParsableCommand {
         abstract: "Check a model against official outputs: one clip (--reference) or a reference set (--manifest).",
         discussion: """
             With --manifest (a reference set from tools/reference/beats_reference.py --out DIR): the model's \
-            provenance first (checkpoint SHA-256: recorded in a native file, hashed otherwise; kind; config), then \
-            every clip with the set's options, a table and a summary. Default criteria follow from the model's \
+            provenance first (checkpoint SHA-256: recorded in a native file or an export's config.json, hashed otherwise; \
+            kind; config), then every clip with the set's options, a table and a summary. Default criteria follow from the model's \
             precision (Formats/REFERENCE-SET.md): float32 within atol of the reference or within 2x PyTorch \
             float32's own distance from the float64 truth; float16/bfloat16 cosine >= 0.9999; int8 cosine >= 0.999; \
             classifiers below float32 also the same top-5 classes; tokens 99 % (float32), 95 %, 90 % identical. \
