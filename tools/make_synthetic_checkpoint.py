@@ -67,7 +67,9 @@ def build_state_dict(cfg, kind, generator):
         if cfg["gru_rel_pos"]:
             linear(state, f"{prefix}.self_attn.grep_linear", 8, dim // heads, generator)
         if cfg["relative_position_embedding"] and index > 0:
-            state[relative_bias] = torch.randn(cfg["num_buckets"], heads, generator=generator)
+            # One parameter shared by every layer, saved under each layer's name (as official
+            # checkpoints hold it): the official code would otherwise use the last copy.
+            state[relative_bias] = state["encoder.layers.0.self_attn.relative_attention_bias.weight"]
         layer_norm(state, f"{prefix}.self_attn_layer_norm", dim, generator)
         linear(state, f"{prefix}.fc1", cfg["encoder_ffn_embed_dim"], dim, generator)
         linear(state, f"{prefix}.fc2", dim, cfg["encoder_ffn_embed_dim"], generator)

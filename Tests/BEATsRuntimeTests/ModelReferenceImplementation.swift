@@ -172,7 +172,10 @@ struct ReferenceImplementation {
         let q = linear(x, "\(prefix).self_attn.q_proj"), k = linear(x, "\(prefix).self_attn.k_proj")
         let v = linear(x, "\(prefix).self_attn.v_proj")
         let scaling = 1 / Double(hd).squareRoot()
-        let relative = config.relativePositionEmbedding ? tensor("encoder.layers.0.self_attn.relative_attention_bias.weight") : nil
+        // One parameter shared by every layer in the official encoder; load_state_dict writes each
+        // layer's copy into it in turn, so the last layer's copy is the one that runs.
+        let relative = config.relativePositionEmbedding
+            ? tensor("encoder.layers.\(config.encoderLayers - 1).self_attn.relative_attention_bias.weight") : nil
         let gated = config.relativePositionEmbedding && config.gruRelPos
         let gateWeight = gated ? tensor("\(prefix).self_attn.grep_linear.weight") : []
         let gateBias = gated ? tensor("\(prefix).self_attn.grep_linear.bias") : []

@@ -130,7 +130,7 @@ struct ModelWeights: Sendable {
     let positionalConvBias: FloatTensor
     let encoderNorm: LayerNormWeights
     let relativePosition: RelativePositionBuckets?
-    /// relative_attention_bias.weight [buckets, heads] of layer 0 (shared by every layer).
+    /// relative_attention_bias.weight [buckets, heads], shared by every layer (see `init`).
     let relativeAttentionBias: FloatTensor?
     let layers: [EncoderLayerWeights]
     let head: ModelHead
@@ -155,8 +155,18 @@ struct ModelWeights: Sendable {
 
         if config.relativePositionEmbedding {
             relativePosition = try RelativePositionBuckets(buckets: config.numBuckets, maxDistance: config.maxDistance)
-            relativeAttentionBias = try loader.load("encoder.layers.0.self_attn.relative_attention_bias.weight",
-                                                    shape: [config.numBuckets, H])
+            // The official encoder shares layer 0's bias with every layer, and the state dict holds
+            // it under every layer's name; load_state_dict assigns them in layer order, so the
+            // copy that counts is the last layer's that the file has (all equal in official
+            // checkpoints; a file whose copies differ runs as torch runs it).
+            // Found among the file's names (bounded by the file), never by counting up to
+            // `encoder_layers`, which comes from the file too.
+            let prefix = "encoder.layers.", suffix = ".self_attn.relative_attention_bias.weight"
+            let lastLayer = loader.store.tensorNames.compactMap { name -> Int? in
+                guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+                return Int(name.dropFirst(prefix.count).dropLast(suffix.count)).flatMap { $0 < dims.layers ? $0 : nil }
+            }.max() ?? 0
+            relativeAttentionBias = try loader.load("\(prefix)\(lastLayer)\(suffix)", shape: [config.numBuckets, H])
         } else {
             relativePosition = nil
             relativeAttentionBias = nil
