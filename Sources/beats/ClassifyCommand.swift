@@ -36,7 +36,7 @@ struct ClassifyCommand: ParsableCommand {
 
     func run() throws {
         let corpus = inputs.isCorpus
-        let network = try inference.openModel(model, command: "classify", corpus: corpus)
+        let network = try inference.openModel(model, command: "classify", corpus: inputs.runsSideBySide)
         guard network.kind == .finetuned else {
             throw BEATsError.wrongKind(operation: "classify", needs: .finetuned, model: model, kind: network.kind)
         }

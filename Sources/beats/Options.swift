@@ -13,8 +13,8 @@ struct InferenceOptions: ParsableArguments {
         if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256") }
     }
 
-    /// Threads per clip: as given, else every core for a single clip and one for clips of a
-    /// corpus (which run side by side, one per core: measured faster for short clips).
+    /// Threads per clip: as given, else one when batches of clips run side by side (one per
+    /// core), every core otherwise.
     func threadsPerClip(corpus: Bool = false) -> Int {
         threads ?? (corpus ? 1 : max(1, ProcessInfo.processInfo.activeProcessorCount))
     }

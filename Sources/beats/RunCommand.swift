@@ -59,7 +59,7 @@ struct RunCommand: ParsableCommand {
         let destinations = try outputDir.map { directory in
             try Dictionary(outputNames(for: try inputs.resolvedInputs(recorded: []), in: directory), uniquingKeysWith: { first, _ in first })
         }
-        let network = try inference.openModel(model, command: "run", corpus: corpus)
+        let network = try inference.openModel(model, command: "run", corpus: inputs.runsSideBySide)
         let (request, windowing, single) = (self.request, inputs.windowing, output)
         let write = { @Sendable (path: String, bytes: [UInt8], shape: [Int]) throws -> Written in
             let target = single ?? destinations?[path] ?? path + ".npy"

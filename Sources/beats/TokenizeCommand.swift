@@ -25,7 +25,7 @@ struct TokenizeCommand: ParsableCommand {
             guard !corpus else { throw CommandError("-o takes one input; for many use --jsonl FILE") }
             try OutputFile.checkWritable(output)
         }
-        let network = try inference.openModel(model, command: "tokenize", corpus: corpus)
+        let network = try inference.openModel(model, command: "tokenize", corpus: inputs.runsSideBySide)
         guard network.kind == .tokenizer else {
             throw BEATsError.wrongKind(operation: "tokenize", needs: .tokenizer, model: model, kind: network.kind)
         }
