@@ -46,6 +46,7 @@ static uint32_t beats_detect_features(void) {
         if (subleaves >= 1) {
             __cpuid_count(7, 1, eax, ebx, ecx, edx);
             if ((eax >> 4) & 1) features |= BEATS_CPU_AVXVNNI;
+            if (os_zmm && ((eax >> 5) & 1)) features |= BEATS_CPU_AVX512BF16;
         }
     }
     return features;
@@ -99,6 +100,10 @@ const char *beats_status_description(int status) {
     case BEATS_ERROR_MISALIGNED: return "packed weight buffer is not 64-byte aligned";
     case BEATS_ERROR_UNAVAILABLE: return "kernel variant not available on this CPU";
     case BEATS_ERROR_TOO_LARGE: return "matrix too large for the int8 kernels (more than 65536 columns)";
+    case BEATS_ERROR_GROUP_SIZE: return "int4 group size not 32, 64 or 128, or columns not a positive multiple of it";
+    case BEATS_ERROR_INT4_OUT_OF_RANGE: return "int4 value above 15, or a float16 scale or minimum that is infinite or NaN";
+    case BEATS_ERROR_NOT_FLOAT16: return "weight is NaN or infinite, or a group's minimum, maximum or scale exceeds the float16 range (65504)";
+    case BEATS_ERROR_BAD_PACKED_INT4: return "not a packed int4 matrix written by beats_q4_pack (bad header, or shorter than its header says)";
     default: return "unknown status";
     }
 }

@@ -66,6 +66,17 @@ typedef enum beats_status {
     BEATS_ERROR_UNAVAILABLE = -5,
     /** The matrix is larger than the kernels accept (see BEATS_MAX_COLUMNS). */
     BEATS_ERROR_TOO_LARGE = -6,
+    /** int4 kernels (beats_q4_kernels.h): the group size is not 32, 64 or 128, or the columns are not
+     *  a positive multiple of it. */
+    BEATS_ERROR_GROUP_SIZE = -7,
+    /** int4 packing: a value above 15, or an f16 scale or minimum that is infinite or NaN. */
+    BEATS_ERROR_INT4_OUT_OF_RANGE = -8,
+    /** int4 quantization: a weight is NaN or infinite, or a group's minimum, maximum or scale is
+     *  beyond the float16 range (|x| > 65504). */
+    BEATS_ERROR_NOT_FLOAT16 = -9,
+    /** The buffer is not a packed int4 matrix written by beats_q4_pack (bad header, or shorter than
+     *  its header says). */
+    BEATS_ERROR_BAD_PACKED_INT4 = -10,
 } beats_status;
 
 /** Short English description of a status ("weight out of range [-127, 127]", …). Never NULL. */
@@ -85,6 +96,9 @@ enum {
     BEATS_CPU_AVX512VNNI = 1u << 6,
     /** AVX-VNNI (256-bit vpdpbusd, Alder Lake / Zen 5); reported only, no kernel uses it yet. */
     BEATS_CPU_AVXVNNI = 1u << 7,
+    /** AVX512_BF16 (vdpbf16ps, vcvtne2ps2bf16; cpuid leaf 7 subleaf 1 EAX bit 5), with OS ZMM state:
+     *  the bfloat16 GEMM of beats_half_kernels.h. */
+    BEATS_CPU_AVX512BF16 = 1u << 8,
 };
 
 /** The features of the CPU this process runs on (cpuid + xgetbv; 0 on non-x86 machines). */
