@@ -17,7 +17,8 @@
  *         for each tile of 8 activation rows: 16 ZMM accumulators (8 rows × 2 panels), then
  *         C = acc (first slab) or C += acc (later slabs), masked to the range's columns.
  * For up to 512 rows every weight is repacked once per call and every activation rounded once per
- * call, so the work outside vdpbf16ps is O(N·K + M·K) against the O(M·N·K) product.
+ * call, so the work outside vdpbf16ps is O(N·K + M·K) against the O(M·N·K) product. Scratch (the
+ * caller's): 256 KB of rounded activations (512 rows × 256 k) and 16 KB for the panel pair.
  *
  * This file is compiled on every x86-64 build but runs only where cpuid reports AVX-512F/BW and
  * AVX512_BF16 and the OS saves ZMM state. bench/kernels/emulated_bf16_check.sh runs it through SIMDe
@@ -40,6 +41,11 @@
 
 #define BEATS_BF16_TILE_ROWS 8
 #define BEATS_BF16_PANEL_LANES 16
+/* Scratch: the rounded activations of one block × slab, then one panel pair of one slab. */
+#define BEATS_BF16_ACTIVATION_BYTES ((size_t)BEATS_BF16_BLOCK_ROWS * BEATS_BF16_SLAB_DEPTH * 2)
+#define BEATS_BF16_PANEL_PAIR_BYTES ((size_t)BEATS_BF16_PANEL_COLUMNS * BEATS_BF16_SLAB_DEPTH * 2)
+_Static_assert(BEATS_BF16_ACTIVATION_BYTES + BEATS_BF16_PANEL_PAIR_BYTES <= BEATS_HALF_SCRATCH_BYTES, "fits the scratch");
+_Static_assert(BEATS_BF16_SLAB_DEPTH % 32 == 0 && BEATS_BF16_PANEL_COLUMNS == 32, "slab and panel shapes");
 
 /* ---- Activations: float32 → bfloat16 ---------------------------------------------------------- */
 
@@ -197,7 +203,7 @@ BEATS_TARGET_AVX512BF16 static void beats_gemm_bf16_body(const float *x, size_t 
                                                          size_t m_begin, size_t m_end, size_t n_begin, size_t n_end,
                                                          uint8_t *scratch) {
     uint16_t *activations = (uint16_t *)(void *)scratch;
-    uint32_t *panels = (uint32_t *)(void *)(scratch + (size_t)BEATS_BF16_BLOCK_ROWS * BEATS_BF16_SLAB_DEPTH * 2);
+    uint32_t *panels = (uint32_t *)(void *)(scratch + BEATS_BF16_ACTIVATION_BYTES);
     /* Slabs: ⌈K / 256⌉ pieces of a multiple of 32 (the last one shorter). */
     const size_t pieces = (columns + BEATS_BF16_SLAB_DEPTH - 1) / BEATS_BF16_SLAB_DEPTH;
     const size_t slab_step = beats_round_up((columns + pieces - 1) / pieces, 32);
@@ -208,7 +214,7 @@ BEATS_TARGET_AVX512BF16 static void beats_gemm_bf16_body(const float *x, size_t 
         for (size_t block = m_begin; block < m_end; block += BEATS_BF16_BLOCK_ROWS) {
             const size_t block_end = m_end - block < BEATS_BF16_BLOCK_ROWS ? m_end : block + BEATS_BF16_BLOCK_ROWS;
             beats_bf16_round_block(x + block * x_stride + k0, x_stride, block_end - block, depth, activations, a_stride);
-            for (size_t n = n_begin; n < n_end; n += BEATS_BF16_PANEL_ROWS) {
+            for (size_t n = n_begin; n < n_end; n += BEATS_BF16_PANEL_COLUMNS) {
                 const size_t left = n_end - n;
                 beats_bf16_job job = {
                     .panels = {panels, panels + 16 * pairs},
@@ -237,7 +243,7 @@ int beats_gemm_bf16_avx512_available(void) {
 
 int beats_gemm_bf16_avx512(const float *x, size_t x_stride, const uint16_t *w, size_t w_stride, size_t w_rows,
                            size_t columns, float *c, size_t c_stride, size_t m_begin, size_t m_end, size_t n_begin,
-                           size_t n_end) {
+                           size_t n_end, void *scratch, size_t scratch_bytes) {
 #ifndef BEATS_EMULATE_AVX512
     if (!beats_gemm_bf16_avx512_available()) return BEATS_ERROR_UNAVAILABLE;
 #endif
@@ -245,13 +251,14 @@ int beats_gemm_bf16_avx512(const float *x, size_t x_stride, const uint16_t *w, s
     if (m_begin == m_end || n_begin == n_end) return BEATS_OK;
     if (x == NULL || w == NULL || c == NULL) return BEATS_ERROR_INVALID_ARGUMENT;
     if (x_stride < columns || w_stride < columns || c_stride < n_end) return BEATS_ERROR_INVALID_ARGUMENT;
+    const int status = beats_half_scratch_check(scratch, scratch_bytes);
+    if (status != BEATS_OK) return status;
     if (columns == 0) { /* an empty sum */
         for (size_t m = m_begin; m < m_end; m++) memset(c + m * c_stride + n_begin, 0, (n_end - n_begin) * sizeof(float));
         return BEATS_OK;
     }
-    uint8_t *scratch = beats_half_thread_scratch();
-    if (scratch == NULL) return BEATS_ERROR_TOO_LARGE;
-    beats_gemm_bf16_body(x, x_stride, w, w_stride, columns, c, c_stride, m_begin, m_end, n_begin, n_end, scratch);
+    beats_gemm_bf16_body(x, x_stride, w, w_stride, columns, c, c_stride, m_begin, m_end, n_begin, n_end,
+                         (uint8_t *)scratch);
     return BEATS_OK;
 }
 
@@ -261,9 +268,9 @@ int beats_gemm_bf16_avx512_available(void) { return 0; }
 
 int beats_gemm_bf16_avx512(const float *x, size_t x_stride, const uint16_t *w, size_t w_stride, size_t w_rows,
                            size_t columns, float *c, size_t c_stride, size_t m_begin, size_t m_end, size_t n_begin,
-                           size_t n_end) {
+                           size_t n_end, void *scratch, size_t scratch_bytes) {
     (void)x, (void)x_stride, (void)w, (void)w_stride, (void)w_rows, (void)columns, (void)c, (void)c_stride;
-    (void)m_begin, (void)m_end, (void)n_begin, (void)n_end;
+    (void)m_begin, (void)m_end, (void)n_begin, (void)n_end, (void)scratch, (void)scratch_bytes;
     return BEATS_ERROR_UNAVAILABLE;
 }
 

@@ -51,6 +51,9 @@ static float bf16_value(uint16_t word) { return beats_bf16_to_float(word); }
 
 static int failures = 0;
 
+/* The products' scratch (1 MiB, 64-byte aligned). */
+static void *scratch;
+
 #define CHECK(condition, ...)                 \
     do {                                      \
         if (!(condition)) {                   \
@@ -98,7 +101,8 @@ static void check_shape(size_t M, size_t K, size_t N, size_t m_begin, size_t m_e
     }
     const float sentinel = -12345.5f;
     for (size_t i = 0; i < M * c_stride; i++) c[i] = sentinel;
-    int status = beats_gemm_bf16_avx512(x, x_stride, w, w_stride, N, K, c, c_stride, m_begin, m_end, n_begin, n_end);
+    int status = beats_gemm_bf16_avx512(x, x_stride, w, w_stride, N, K, c, c_stride, m_begin, m_end, n_begin, n_end,
+                                        scratch, BEATS_HALF_SCRATCH_BYTES);
     CHECK(status == BEATS_OK, "M=%zu K=%zu N=%zu: status %d", M, K, N, status);
     for (size_t m = 0; m < M; m++) {
         for (size_t n = 0; n < c_stride; n++) {
@@ -155,17 +159,26 @@ static void check_ragged(void) {
     for (size_t i = 0; i < N * K; i++) w[i] = bf16_nearest(uniform() + 2.0f); /* positive weights */
     x[0 * K + 5] = NAN;
     x[1 * K + 7] = INFINITY;
-    CHECK(beats_gemm_bf16_avx512(x, K, w, K, N, K, c, N, 0, M, 0, N) == BEATS_OK, "non-finite: status");
+    CHECK(beats_gemm_bf16_avx512(x, K, w, K, N, K, c, N, 0, M, 0, N, scratch, BEATS_HALF_SCRATCH_BYTES) == BEATS_OK,
+          "non-finite: status");
     for (size_t n = 0; n < N; n++) {
         CHECK(isnan(c[n]), "NaN activation: output [0][%zu] = %g", n, c[n]);
         CHECK(isinf(c[N + n]) && c[N + n] > 0, "Inf activation: output [1][%zu] = %g", n, c[N + n]);
         CHECK(isfinite(c[2 * N + n]), "finite row: output [2][%zu] = %g", n, c[2 * N + n]);
     }
     /* Argument checks. */
-    CHECK(beats_gemm_bf16_avx512(x, K, w, K, N, K, c, N, 0, M, 0, N + 1) == BEATS_ERROR_INVALID_ARGUMENT, "n_end > rows");
-    CHECK(beats_gemm_bf16_avx512(x, K - 1, w, K, N, K, c, N, 0, M, 0, N) == BEATS_ERROR_INVALID_ARGUMENT, "x stride");
-    CHECK(beats_gemm_bf16_avx512(NULL, K, w, K, N, K, c, N, 0, M, 0, N) == BEATS_ERROR_INVALID_ARGUMENT, "NULL x");
-    CHECK(beats_gemm_bf16_avx512(NULL, K, NULL, K, N, K, NULL, N, 2, 2, 0, N) == BEATS_OK, "empty range");
+    const size_t size = BEATS_HALF_SCRATCH_BYTES;
+    CHECK(beats_gemm_bf16_avx512(x, K, w, K, N, K, c, N, 0, M, 0, N + 1, scratch, size) == BEATS_ERROR_INVALID_ARGUMENT,
+          "n_end > rows");
+    CHECK(beats_gemm_bf16_avx512(x, K - 1, w, K, N, K, c, N, 0, M, 0, N, scratch, size) == BEATS_ERROR_INVALID_ARGUMENT,
+          "x stride");
+    CHECK(beats_gemm_bf16_avx512(NULL, K, w, K, N, K, c, N, 0, M, 0, N, scratch, size) == BEATS_ERROR_INVALID_ARGUMENT,
+          "NULL x");
+    CHECK(beats_gemm_bf16_avx512(x, K, w, K, N, K, c, N, 0, M, 0, N, scratch, size - 1) == BEATS_ERROR_INVALID_ARGUMENT,
+          "small scratch");
+    CHECK(beats_gemm_bf16_avx512(x, K, w, K, N, K, c, N, 0, M, 0, N, (char *)scratch + 4, size) == BEATS_ERROR_MISALIGNED,
+          "misaligned scratch");
+    CHECK(beats_gemm_bf16_avx512(NULL, K, NULL, K, N, K, NULL, N, 2, 2, 0, N, NULL, 0) == BEATS_OK, "empty range");
 }
 
 static void measure_full(void) {
@@ -186,7 +199,7 @@ static void measure_full(void) {
                 const float v = normal();
                 x[i] = kind == 0 ? v : 0.5f * v * (1.0f + erff(v * 0.70710678f));
             }
-            if (beats_gemm_bf16_avx512(x, K, w, K, N, K, c, N, 0, M, 0, N) != BEATS_OK) {
+            if (beats_gemm_bf16_avx512(x, K, w, K, N, K, c, N, 0, M, 0, N, scratch, BEATS_HALF_SCRATCH_BYTES) != BEATS_OK) {
                 fprintf(stderr, "full-size GEMM failed\n");
                 exit(1);
             }
@@ -238,8 +251,12 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    /* Filled with NaN: a product that read scratch before writing it would show it. */
+    scratch = aligned_alloc(BEATS_HALF_SCRATCH_ALIGNMENT, BEATS_HALF_SCRATCH_BYTES);
+    for (size_t i = 0; i < BEATS_HALF_SCRATCH_BYTES / sizeof(float); i++) ((float *)scratch)[i] = NAN;
     if (ragged) check_ragged();
     if (full) measure_full();
+    free(scratch);
     if (failures) {
         fprintf(stderr, "FAILED: %d mismatches\n", failures);
         return 1;
