@@ -157,21 +157,77 @@ int beats_q4_unpack(const void *packed, size_t packed_size, uint8_t *q, size_t q
 
 /* ---- Activation group sums ----------------------------------------------------------------------- */
 
-int beats_q4_activation_sums(const int8_t *a, size_t a_stride, size_t rows, size_t columns, size_t group,
-                             int32_t *sums, size_t sums_stride) {
+/* Exact integers, so every way of adding gives the same sums. The AVX2 form adds 8 bytes per
+ * vpsadbw lane (on a ^ 0x80 = a + 128, unsigned), several times faster than the plain loop. */
+
+static int beats_q4_sums_check(const int8_t *a, size_t a_stride, size_t rows, size_t columns, size_t group,
+                               const int32_t *sums, size_t sums_stride) {
     if (!beats_q4_group_size_valid(group) || columns == 0 || columns % group != 0) return BEATS_ERROR_GROUP_SIZE;
     if (rows == 0) return BEATS_OK;
+    if (a == NULL || sums == NULL || a_stride < columns || sums_stride < columns / group) return BEATS_ERROR_INVALID_ARGUMENT;
+    return BEATS_OK;
+}
+
+int beats_q4_activation_sums_scalar(const int8_t *a, size_t a_stride, size_t rows, size_t columns, size_t group,
+                                    int32_t *sums, size_t sums_stride) {
+    const int status = beats_q4_sums_check(a, a_stride, rows, columns, group, sums, sums_stride);
+    if (status != BEATS_OK || rows == 0) return status;
     const size_t groups = columns / group;
-    if (a == NULL || sums == NULL || a_stride < columns || sums_stride < groups) return BEATS_ERROR_INVALID_ARGUMENT;
     for (size_t r = 0; r < rows; r++) {
         const int8_t *row = a + r * a_stride;
         int32_t *out = sums + r * sums_stride;
         for (size_t g = 0; g < groups; g++) {
-            int32_t sum = 0; /* a plain loop: -O3 vectorizes it */
+            int32_t sum = 0;
             const int8_t *values = row + g * group;
             for (size_t k = 0; k < group; k++) sum += values[k];
             out[g] = sum;
         }
     }
     return BEATS_OK;
+}
+
+#if BEATS_X86_64
+#include <immintrin.h>
+
+BEATS_TARGET_AVX2 static void beats_q4_sums_avx2_body(const int8_t *a, size_t a_stride, size_t rows, size_t groups,
+                                                      size_t group, int32_t *sums, size_t sums_stride) {
+    const __m256i offset = _mm256_set1_epi8((char)0x80), zero = _mm256_setzero_si256();
+    for (size_t r = 0; r < rows; r++) {
+        const int8_t *row = a + r * a_stride;
+        int32_t *out = sums + r * sums_stride;
+        for (size_t g = 0; g < groups; g++) {
+            __m256i total = zero;
+            for (size_t k = g * group; k < (g + 1) * group; k += 32) {
+                const __m256i bytes = _mm256_loadu_si256((const __m256i *)(const void *)(row + k));
+                total = _mm256_add_epi64(total, _mm256_sad_epu8(_mm256_xor_si256(bytes, offset), zero));
+            }
+            __m128i half = _mm_add_epi64(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
+            half = _mm_add_epi64(half, _mm_unpackhi_epi64(half, half));
+            out[g] = (int32_t)_mm_cvtsi128_si64(half) - 128 * (int32_t)group;
+        }
+    }
+}
+
+int beats_q4_activation_sums_avx2(const int8_t *a, size_t a_stride, size_t rows, size_t columns, size_t group,
+                                  int32_t *sums, size_t sums_stride) {
+    if (!beats_kernel_available(BEATS_KERNEL_AVX2)) return BEATS_ERROR_UNAVAILABLE;
+    const int status = beats_q4_sums_check(a, a_stride, rows, columns, group, sums, sums_stride);
+    if (status != BEATS_OK || rows == 0) return status;
+    beats_q4_sums_avx2_body(a, a_stride, rows, columns / group, group, sums, sums_stride);
+    return BEATS_OK;
+}
+#else
+int beats_q4_activation_sums_avx2(const int8_t *a, size_t a_stride, size_t rows, size_t columns, size_t group,
+                                  int32_t *sums, size_t sums_stride) {
+    (void)a, (void)a_stride, (void)rows, (void)columns, (void)group, (void)sums, (void)sums_stride;
+    return BEATS_ERROR_UNAVAILABLE;
+}
+#endif
+
+int beats_q4_activation_sums(const int8_t *a, size_t a_stride, size_t rows, size_t columns, size_t group, int32_t *sums,
+                             size_t sums_stride) {
+    if (beats_kernel_available(BEATS_KERNEL_AVX2)) {
+        return beats_q4_activation_sums_avx2(a, a_stride, rows, columns, group, sums, sums_stride);
+    }
+    return beats_q4_activation_sums_scalar(a, a_stride, rows, columns, group, sums, sums_stride);
 }

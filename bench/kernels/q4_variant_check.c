@@ -111,6 +111,17 @@ static int check_variant(const char *name, gemm_q4_fn gemm) {
         for (size_t m = 0; m < M; m++) a_scales[m] = uniform(0.001f, 0.05f);
         int32_t *sums = malloc(sizeof(int32_t) * M * sums_stride);
         if (beats_q4_activation_sums(a, a_stride, M, K, G, sums, sums_stride) != BEATS_OK) return 1;
+        {
+            /* Every form of the sums gives the same exact values. */
+            int32_t *scalar_sums = malloc(sizeof(int32_t) * M * sums_stride);
+            memcpy(scalar_sums, sums, sizeof(int32_t) * M * sums_stride);
+            if (beats_q4_activation_sums_scalar(a, a_stride, M, K, G, scalar_sums, sums_stride) != BEATS_OK ||
+                memcmp(scalar_sums, sums, sizeof(int32_t) * M * sums_stride) != 0) {
+                printf("%s: activation sums differ between forms G=%zu M=%zu K=%zu\n", name, G, M, K);
+                failures++;
+            }
+            free(scalar_sums);
+        }
         uint8_t *q = malloc(N * K);
         uint16_t *scales = malloc(2 * N * groups), *minimums = malloc(2 * N * groups);
         void *packed = random_packed(N, K, G, extreme, q, scales, minimums);

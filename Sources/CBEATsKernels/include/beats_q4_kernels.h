@@ -202,10 +202,16 @@ int beats_q4_unpack(const void *packed, size_t packed_size, uint8_t *q, size_t q
  * r < rows, g < columns / group: the per-group activation sums the GEMM's minimum term needs. Call it
  * once on the int8 activations beats_quantize_rows_* produced (L = 127) and pass the result to every
  * GEMM on them. Returns BEATS_OK, BEATS_ERROR_INVALID_ARGUMENT (NULL with rows > 0, a_stride < columns,
- * sums_stride < columns / group) or BEATS_ERROR_GROUP_SIZE. rows = 0 does nothing.
+ * sums_stride < columns / group) or BEATS_ERROR_GROUP_SIZE; the AVX2 form BEATS_ERROR_UNAVAILABLE
+ * without AVX2. rows = 0 does nothing. The sums are exact, so every form gives the same values;
+ * beats_q4_activation_sums runs the fastest this CPU has (AVX2: about 1 ns per 32 activations).
  */
 int beats_q4_activation_sums(const int8_t *a, size_t a_stride, size_t rows, size_t columns, size_t group,
                              int32_t *sums, size_t sums_stride);
+int beats_q4_activation_sums_scalar(const int8_t *a, size_t a_stride, size_t rows, size_t columns, size_t group,
+                                    int32_t *sums, size_t sums_stride);
+int beats_q4_activation_sums_avx2(const int8_t *a, size_t a_stride, size_t rows, size_t columns, size_t group,
+                                  int32_t *sums, size_t sums_stride);
 
 /* ---- GEMM --------------------------------------------------------------------------------------- */
 
