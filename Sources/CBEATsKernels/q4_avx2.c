@@ -11,12 +11,13 @@
  * work, which is why the integer part has to be cheaper than int8's to break even.
  *
  * Structure: blocks of up to 64 activation rows; for each block, each 16-row weight panel; for each
- * span of 512 columns, the panel's nibbles are unpacked once into a 8 KB stack buffer (the four
- * vpmaddubsw operands of every 8-column block), which all the block's register tiles then read:
- * unpacking per tile instead cost 10 % more instructions (llvm-mca, znver3). Register tile: 4
- * activation rows × 16 weight rows, 8 int16 accumulators; the float sums (and a group's int32 dot when
- * the group spans several 32-column chunks) live in small stack buffers indexed by the tile's row, so
- * the compiler keeps them in memory instead of spilling the int16 accumulators. Stack use: 16 KB.
+ * span of 512 columns, the panel's nibbles are unpacked once into an 8 KB stack buffer (the four
+ * vpmaddubsw operands of every 8-column block) and its f16 scales and minimums converted to float32
+ * once, which all the block's register tiles then read (unpacking per tile cost 10 % more
+ * instructions, converting per tile another 5 %). Register tile: 4 activation rows × 16 weight rows,
+ * 8 int16 accumulators; the float sums (and a group's int32 dot when the group spans several
+ * 32-column chunks) live in small stack buffers indexed by the tile's row, so the compiler keeps them
+ * in memory instead of spilling the int16 accumulators. Stack use: about 19 KB.
  *
  * Measured on the development machine's Zen 3 core (bench/kernels/run_q4_bench.sh): about the int8
  * kernel's speed at 7-bit activations for G = 32, 15–20 % faster for G = 128.
@@ -81,9 +82,21 @@ static inline int32_t beats_q4_dword(const int8_t *bytes) {
 /* Columns per span: a panel's span is unpacked once per block into 16·SPAN bytes (8 KB, L1). A
  * multiple of 128, so a group never straddles two spans. */
 #define BEATS_Q4_AVX2_SPAN 512
+/* Most groups in a span (G = 32). */
+#define BEATS_Q4_AVX2_SPAN_GROUPS (BEATS_Q4_AVX2_SPAN / 32)
 
 /* Unpacks blocks [o_begin, o_end) of a panel into `unpacked`: per block 128 bytes, the vpmaddubsw
  * operands low0 (rows 0-7, columns 8o…8o+3), low1 (rows 8-15), high0, high1 (columns 8o+4…8o+7). */
+/* Converts `count` consecutive scale entries (16 f16 scales, 16 f16 minimums each) to float32, 32
+ * floats per entry in the same order (vcvtph2ps is exact, as beats_q4_half_to_float_inline). */
+AVX2 static inline void beats_q4_convert_scales_avx2(const uint8_t *entries, size_t count, float *out) {
+    for (size_t e = 0; e < count; e++) {
+        for (int v = 0; v < 4; v++) {
+            _mm256_store_ps(out + 32 * e + 8 * v, _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(const void *)(entries + 64 * e + 16 * v))));
+        }
+    }
+}
+
 AVX2 static inline void beats_q4_unpack_span_avx2(const uint8_t *panel, size_t o_begin, size_t o_end, uint8_t *unpacked) {
     const __m256i nibble = _mm256_set1_epi8(0x0f);
     for (size_t o = o_begin; o < o_end; o++) {
@@ -99,19 +112,22 @@ AVX2 static inline void beats_q4_unpack_span_avx2(const uint8_t *panel, size_t o
 }
 
 /* The tile for rows m … m+rows-1 (1…4, constant after inlining) × panel p over groups
- * [g_begin, g_end) of the unpacked span (whose first block is g_begin·G/8): adds Σ_g term_g into
- * acc[r·16 + lane]; dots[r·16 + lane] holds a group's int32 dot when the group spans several
- * chunks. Both buffers are indexed from a run-time offset, so they stay in memory. */
+ * [g_begin, g_end) of the unpacked span (whose first block is g_begin·G/8) and its converted
+ * scales: adds Σ_g term_g into acc[r·16 + lane]; dots[r·16 + lane] holds a group's int32 dot when the
+ * group spans several chunks; asums receives the rows' group sums as float (exact: |Σ| ≤ 2^14). The
+ * buffers are indexed from run-time offsets, so they stay in memory. */
 AVX2 __attribute__((always_inline)) static inline void beats_q4_tile_avx2(const beats_q4_avx2_job *job, int rows,
                                                                           size_t m, size_t p, size_t g_begin, size_t g_end,
-                                                                          const uint8_t *unpacked, float *acc, int32_t *dots) {
+                                                                          const uint8_t *unpacked, const float *scales,
+                                                                          float *asums, float *acc, int32_t *dots) {
     const beats_q4_view *view = job->view;
     const __m256i ones = _mm256_set1_epi16(1);
     const int8_t *row[BEATS_Q4_AVX2_TILE_ROWS];
-    const int32_t *sums[BEATS_Q4_AVX2_TILE_ROWS];
+    (void)p; /* the panel's data arrives unpacked and converted */
     for (int r = 0; r < rows; r++) {
         row[r] = job->a + (m + (size_t)r) * job->a_stride;
-        sums[r] = job->a_sums + (m + (size_t)r) * job->sums_stride;
+        const int32_t *sums = job->a_sums + (m + (size_t)r) * job->sums_stride;
+        for (size_t g = g_begin; g < g_end; g++) asums[BEATS_Q4_AVX2_SPAN_GROUPS * (size_t)r + (g - g_begin)] = (float)sums[g];
     }
     const size_t chunks = view->blocks_per_group / BEATS_Q4_AVX2_CHUNK_BLOCKS;
     const size_t o_base = g_begin * view->blocks_per_group;
@@ -141,12 +157,12 @@ AVX2 __attribute__((always_inline)) static inline void beats_q4_tile_avx2(const 
                 }
             }
         }
-        const uint8_t *entry = beats_q4_scale_entry(view, p, g);
+        const float *entry = scales + 32 * (g - g_begin);
         for (int h = 0; h < 2; h++) {
-            const __m256 scale = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(const void *)(entry + 16 * h)));
-            const __m256 minimum = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(const void *)(entry + 32 + 16 * h)));
+            const __m256 scale = _mm256_load_ps(entry + 8 * h);
+            const __m256 minimum = _mm256_load_ps(entry + 16 + 8 * h);
             for (int r = 0; r < rows; r++) {
-                const __m256 asum = _mm256_cvtepi32_ps(_mm256_set1_epi32(sums[r][g]));
+                const __m256 asum = _mm256_broadcast_ss(asums + BEATS_Q4_AVX2_SPAN_GROUPS * (size_t)r + (g - g_begin));
                 const __m256i dot = _mm256_load_si256((const __m256i *)(const void *)(dots + 16 * r + 8 * h));
                 const __m256 scaled = _mm256_mul_ps(scale, _mm256_cvtepi32_ps(dot));
                 const __m256 shifted = _mm256_mul_ps(minimum, asum);
@@ -165,6 +181,8 @@ AVX2 static void beats_gemm_q4_avx2_body(const beats_q4_avx2_job *job, size_t m_
     _Alignas(64) float acc[BEATS_Q4_AVX2_BLOCK_ROWS * BEATS_Q4_PANEL_ROWS];
     _Alignas(64) int32_t dots[BEATS_Q4_AVX2_BLOCK_ROWS * BEATS_Q4_PANEL_ROWS];
     _Alignas(64) uint8_t unpacked[BEATS_Q4_AVX2_SPAN * BEATS_Q4_PANEL_ROWS];
+    _Alignas(64) float scales[BEATS_Q4_AVX2_SPAN_GROUPS * 32];
+    _Alignas(64) float asums[BEATS_Q4_AVX2_TILE_ROWS * BEATS_Q4_AVX2_SPAN_GROUPS];
     for (size_t block = m_begin; block < m_end; block += BEATS_Q4_AVX2_BLOCK_ROWS) {
         const size_t block_end = m_end - block < BEATS_Q4_AVX2_BLOCK_ROWS ? m_end : block + BEATS_Q4_AVX2_BLOCK_ROWS;
         for (size_t p = first_panel; p < end_panel; p++) {
@@ -173,16 +191,17 @@ AVX2 static void beats_gemm_q4_avx2_body(const beats_q4_avx2_job *job, size_t m_
                 const size_t g_end = view->groups - g_begin < span_groups ? view->groups : g_begin + span_groups;
                 beats_q4_unpack_span_avx2(beats_q4_panel(view, p), g_begin * view->blocks_per_group,
                                           g_end * view->blocks_per_group, unpacked);
+                beats_q4_convert_scales_avx2(beats_q4_scale_entry(view, p, g_begin), g_end - g_begin, scales);
                 size_t m = block;
                 for (; m + BEATS_Q4_AVX2_TILE_ROWS <= block_end; m += BEATS_Q4_AVX2_TILE_ROWS) {
                     const size_t offset = (m - block) * BEATS_Q4_PANEL_ROWS;
-                    beats_q4_tile_avx2(job, BEATS_Q4_AVX2_TILE_ROWS, m, p, g_begin, g_end, unpacked, acc + offset, dots + offset);
+                    beats_q4_tile_avx2(job, BEATS_Q4_AVX2_TILE_ROWS, m, p, g_begin, g_end, unpacked, scales, asums, acc + offset, dots + offset);
                 }
                 const size_t offset = (m - block) * BEATS_Q4_PANEL_ROWS;
                 switch (block_end - m) {
-                case 3: beats_q4_tile_avx2(job, 3, m, p, g_begin, g_end, unpacked, acc + offset, dots + offset); break;
-                case 2: beats_q4_tile_avx2(job, 2, m, p, g_begin, g_end, unpacked, acc + offset, dots + offset); break;
-                case 1: beats_q4_tile_avx2(job, 1, m, p, g_begin, g_end, unpacked, acc + offset, dots + offset); break;
+                case 3: beats_q4_tile_avx2(job, 3, m, p, g_begin, g_end, unpacked, scales, asums, acc + offset, dots + offset); break;
+                case 2: beats_q4_tile_avx2(job, 2, m, p, g_begin, g_end, unpacked, scales, asums, acc + offset, dots + offset); break;
+                case 1: beats_q4_tile_avx2(job, 1, m, p, g_begin, g_end, unpacked, scales, asums, acc + offset, dots + offset); break;
                 default: break;
                 }
             }

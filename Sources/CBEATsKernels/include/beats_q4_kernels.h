@@ -97,8 +97,18 @@
  * ---- Threads and memory ---------------------------------------------------------------------------
  *
  * Every function is safe to call concurrently on disjoint outputs. The GEMMs allocate nothing and
- * keep no state: activations are read in place (the int4 products need no transformed copy) and the
- * group sums come from the caller, so no per-thread scratch is involved.
+ * keep no state: activations are read in place (the int4 products need no transformed copy), the
+ * group sums come from the caller (one M × K/G int32 buffer per activation matrix, shared by all
+ * threads), and the AVX2 GEMM's working buffers (the unpacked weights of one panel span, the float
+ * sums of one block of rows: 16 KB) are on its stack. No per-thread scratch is involved.
+ *
+ * Speed (bench/kernels/run_q4_bench.sh; Zen 3, AVX2): at G = 32 about the int8 GEMM's speed at 7-bit
+ * activations, at G = 128 15–20 % faster: the per-group float epilogue (2 products, 2 sums, one
+ * int → float conversion per output and group) is about a third of the work at G = 32; the int4
+ * integer part is cheaper than int8's on AVX2 (no vpmaddwd per product pair), which pays for it. The
+ * AVX-512 VNNI variant needs as many vpdpbusd per multiply-add as the int8 VNNI GEMM plus the nibble
+ * unpacking and the same epilogue, so expect it to be slower than int8 there, most at G = 32 (not
+ * measured: no such CPU here; its logic is checked through SIMDe by bench/kernels/emulated_q4_check.sh).
  */
 #ifndef BEATS_Q4_KERNELS_H
 #define BEATS_Q4_KERNELS_H
