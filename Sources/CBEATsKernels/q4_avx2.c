@@ -127,7 +127,12 @@ AVX2 __attribute__((always_inline)) static inline void beats_q4_tile_avx2(const 
     for (int r = 0; r < rows; r++) {
         row[r] = job->a + (m + (size_t)r) * job->a_stride;
         const int32_t *sums = job->a_sums + (m + (size_t)r) * job->sums_stride;
-        for (size_t g = g_begin; g < g_end; g++) asums[BEATS_Q4_AVX2_SPAN_GROUPS * (size_t)r + (g - g_begin)] = (float)sums[g];
+        float *out = asums + BEATS_Q4_AVX2_SPAN_GROUPS * (size_t)r - g_begin;
+        size_t g = g_begin;
+        for (; g + 8 <= g_end; g += 8) {
+            _mm256_storeu_ps(out + g, _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(const void *)(sums + g))));
+        }
+        for (; g < g_end; g++) out[g] = (float)sums[g];
     }
     const size_t chunks = view->blocks_per_group / BEATS_Q4_AVX2_CHUNK_BLOCKS;
     const size_t o_base = g_begin * view->blocks_per_group;
