@@ -19,8 +19,9 @@
  * 32-column chunks) live in small stack buffers indexed by the tile's row, so the compiler keeps them
  * in memory instead of spilling the int16 accumulators. Stack use: about 19 KB.
  *
- * Measured on the development machine's Zen 3 core (bench/kernels/run_q4_bench.sh): about the int8
- * kernel's speed at 7-bit activations for G = 32, 15–20 % faster for G = 128.
+ * Measured on the development machine's Zen 3 cores (bench/kernels/run_q4_bench.sh, table in
+ * q4_bench.c): on idle cores about the int8 kernel's speed at 7-bit activations for G = 32, 10–16 %
+ * faster for G = 64 and 128.
  */
 #include "q4_internal.h"
 
